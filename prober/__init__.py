@@ -1,0 +1,10 @@
+"""prober: synthetic probes and black-box SLIs for Prometheus and OpenTelemetry."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("prober")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0.0.0+source"
+
+__all__ = ["__version__"]

@@ -1,0 +1,187 @@
+"""The long-running agent: config -> scheduler -> probe -> result -> sinks.
+
+Owns the lifecycle (`async with Agent(...)`), reloads (a bad config is refused
+and the running one kept), and graceful stop (in-flight runs get their timeout).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+
+from .config import Config, ConfigError, load_config
+from .conventions import Outcome
+from .metrics import ProbeMetrics
+from .model import ProbeResult, RunContext
+from .probes import Probe, build_probe
+from .probes.session import SessionPool
+from .scheduler import Clock, Scheduler
+from .sinks import LogSink, ResultsFile, Sink
+
+log = logging.getLogger("prober.agent")
+
+
+class RunIds:
+    """Unique, cheap run ids: a random per-process prefix and a counter."""
+
+    def __init__(self) -> None:
+        self._prefix = os.urandom(4).hex()
+        self._n = 0
+
+    def __call__(self) -> str:
+        self._n += 1
+        return f"{self._prefix}-{self._n:08x}"
+
+
+class Agent:
+    def __init__(self, config: Config, config_path: Path | None = None,
+                 results_path: Path | None = None, clock: Clock | None = None,
+                 extra_sinks: Sequence[Sink] = (), region_override: str | None = None) -> None:  # fmt: skip
+        self.config = config
+        self.config_path = config_path
+        self.region_override = region_override
+        self._clock = clock
+        self.sessions = SessionPool()
+        self.metrics = ProbeMetrics(config.region, config.agent.labels, config.duration_buckets)
+        self.results = ResultsFile(results_path, on_drop=self._count_drop) if results_path else None
+        self.sinks: list[Sink] = [self.metrics, LogSink(), *extra_sinks]
+        if self.results is not None:
+            self.sinks.append(self.results)
+        self.probes: dict[str, Probe] = {}
+        self.scheduler: Scheduler | None = None
+        self.state: dict[str, float] = {
+            "reload_success": 1.0, "reload_timestamp": time.time(),
+            "reloads_success": 0.0, "reloads_failure": 0.0, "loop_lag": 0.0,
+        }  # fmt: skip
+        self.ready = asyncio.Event()
+        self._run_id = RunIds()
+        self._lag_task: asyncio.Task[None] | None = None
+        self._reload_lock = asyncio.Lock()
+
+    # --- lifecycle ---------------------------------------------------------------
+    async def __aenter__(self) -> Agent:
+        await self.start()
+        return self
+
+    async def __aexit__(self, et: type[BaseException] | None, e: BaseException | None,
+                        tb: TracebackType | None) -> None:  # fmt: skip
+        await self.stop()
+
+    async def start(self) -> None:
+        if self.results is not None:
+            await self.results.start()
+        self.scheduler = Scheduler(self._run, self._skip, self._clock,
+                                   self.config.agent.max_concurrency)  # fmt: skip
+        self._apply(self.config)
+        self._lag_task = asyncio.create_task(self._watch_loop_lag(), name="loop-lag")
+        self.ready.set()
+        log.info("agent started", extra={"probes": len(self.probes), "region": self.config.region})
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Stop scheduling, let in-flight runs finish within their timeout, close."""
+        self.ready.clear()
+        if grace is None:
+            grace = max((p.timeout for p in self.probes.values()), default=1.0) + 0.5
+        cut = await self.scheduler.stop(grace) if self.scheduler else 0
+        if self._lag_task is not None:
+            self._lag_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._lag_task
+        if self.results is not None:
+            await self.results.close()
+        await self.sessions.close()
+        log.info("agent stopped", extra={"runs_cut_short": cut})
+
+    # --- config ------------------------------------------------------------------
+    def _apply(self, config: Config) -> None:
+        probes = {p.name: build_probe(p, config, self.sessions) for p in config.probes}
+        self.metrics.region = config.region
+        self.metrics.sync((p.name, p.target_label, p.slo or "") for p in config.probes)
+        self.probes = probes
+        self.config = config
+        for sink in self.sinks:
+            update = getattr(sink, "update", None)
+            if update is not None:
+                update(config)
+        assert self.scheduler is not None
+        self.scheduler.set_jobs((name, probe.interval) for name, probe in probes.items())
+
+    async def reload(self) -> bool:
+        """Load the config file again; on any error keep running the old config."""
+        if self.config_path is None:
+            return False
+        async with self._reload_lock:
+            try:
+                config = load_config(self.config_path, region=self.region_override)
+                if config.agent.listen != self.config.agent.listen:
+                    log.warning("listen address changes need a restart; keeping %s",
+                                self.config.agent.listen)  # fmt: skip
+                self._apply(config)
+            except ConfigError as exc:
+                for line in exc.lines:
+                    log.error("config reload rejected: %s", line)
+                self.state["reload_success"] = 0.0
+                self.state["reloads_failure"] += 1
+                return False
+            except (OSError, ValueError) as exc:  # e.g. an unreadable CA file in a TLS context
+                log.error("config reload rejected: %s: %s", self.config_path, exc)
+                self.state["reload_success"] = 0.0
+                self.state["reloads_failure"] += 1
+                return False
+            self.state["reload_success"] = 1.0
+            self.state["reload_timestamp"] = time.time()
+            self.state["reloads_success"] += 1
+            log.info("config reloaded", extra={"probes": len(self.probes)})
+            return True
+
+    # --- the hot path --------------------------------------------------------------
+    async def _run(self, name: str, planned: float) -> None:
+        probe = self.probes.get(name)
+        if probe is None:
+            return
+        clock = self.scheduler.clock if self.scheduler else None
+        started = clock.monotonic() if clock else time.monotonic()
+        ctx = RunContext(self._run_id(), planned, started, time.time())
+        try:
+            result = await probe.run(ctx)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("probe %s raised; counted as internal", name, extra={"probe": name})
+            result = ProbeResult(probe=name, target=probe.target, outcome=Outcome.INTERNAL,
+                                 duration=0.0, error=f"{type(exc).__name__}", run_id=ctx.run_id,
+                                 wall_start=ctx.wall_start, lag=started - planned)  # fmt: skip
+        self.record(result)
+
+    def record(self, result: ProbeResult) -> None:
+        region = self.config.region
+        for sink in self.sinks:
+            try:
+                sink.record(result, region)
+            except Exception:
+                log.exception("sink %s failed", type(sink).__name__)
+
+    def _skip(self, name: str, reason: str, count: int) -> None:
+        self.metrics.skip(name, reason, count)
+        log.warning("skipped %d run(s) of %s: %s", count, name, reason,
+                    extra={"probe": name, "reason": reason})  # fmt: skip
+
+    def _count_drop(self) -> None:
+        self.metrics.results_dropped += 1
+
+    @property
+    def inflight(self) -> int:
+        return self.scheduler.inflight if self.scheduler else 0
+
+    async def _watch_loop_lag(self, every: float = 0.25) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            before = loop.time()
+            await asyncio.sleep(every)
+            self.state["loop_lag"] = max(0.0, loop.time() - before - every)

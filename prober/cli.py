@@ -1,0 +1,261 @@
+"""The `prober` command: run | check | once | demo | rules | version.
+
+Exit codes: 0 fine; 1 an SLO objective was violated (once, bounded run) or the
+agent could not start; 2 bad usage or a config that does not load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+from collections.abc import Coroutine, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from rich.console import Console
+
+from . import __version__
+from .config import Config, ConfigError, load_config
+from .logs import setup_logging
+from .units import format_duration, parse_duration
+
+log = logging.getLogger("prober")
+EXIT_OK, EXIT_VIOLATED, EXIT_USAGE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"prober: {message} (see prober {self.prog.split()[-1]} --help)\n")
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return int(text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="prober", description="Synthetic probes and black-box SLIs.")
+    parser.add_argument("--version", action="version", version=f"prober {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def common(p: argparse.ArgumentParser, config_default: str | None = "probes.yaml") -> None:
+        p.add_argument("-c", "--config", default=config_default, help="probes.yaml path")
+        p.add_argument("--region", help="region label (overrides PROBER_REGION and the file)")
+
+    def logging_flags(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--log-format", choices=("auto", "json", "text"), default="auto",
+                       help="auto: text on a terminal, JSON lines otherwise")  # fmt: skip
+        p.add_argument("--log-level", default="info",
+                       choices=("debug", "info", "warning", "error"))  # fmt: skip
+
+    run = sub.add_parser("run", help="run the agent: scheduled probes, /metrics")
+    common(run)
+    run.add_argument("--listen", help="host:port for /metrics (default from the config)")
+    run.add_argument("--results", type=Path, help="append one JSON line per run to this file")
+    run.add_argument("--duration", type=_duration, help="stop after this long and print a summary")
+    logging_flags(run)
+
+    check = sub.add_parser("check", help="validate a config and summarise it")
+    common(check)
+
+    once = sub.add_parser("once", help="run each probe N times now and judge the results")
+    common(once)
+    once.add_argument("-n", "--count", type=_positive_int, default=10, help="runs per probe")
+    once.add_argument("-p", "--probe", action="append", help="only this probe (repeatable)")
+    once.add_argument("--pace", type=_duration, help="wait this long between runs of a probe")
+    once.add_argument("-o", "--output", choices=("table", "json"), default="table")
+    once.add_argument("--results", type=Path, help="append one JSON line per run to this file")
+    once.add_argument("-v", "--verbose", action="store_true", help="log every failed run")
+
+    demo = sub.add_parser("demo", help="probe an embedded simulated service with scripted faults")
+    common(demo)
+    demo.add_argument("--duration", type=_duration, help="stop after this long (default: Ctrl-C)")
+    demo.add_argument("--interval", type=_duration, default=1.0,
+                      help="probe interval for the demo (default 1s)")  # fmt: skip
+    demo.add_argument("--listen", default="127.0.0.1:9477", help="host:port for /metrics")
+    demo.add_argument("--service-port", type=int, default=8089,
+                      help="port of the simulated service on 127.0.0.1 (0: any free port)")  # fmt: skip
+    demo.add_argument("--latency", type=_duration, help="fixed added latency (no timeline)")
+    demo.add_argument("--error-rate", type=float, help="fixed error fraction 0-1 (no timeline)")
+    demo.add_argument("--stale-reads", action="store_true", help="reads return the old value")
+    demo.add_argument("--results", type=Path, help="append one JSON line per run to this file")
+    demo.add_argument("--access-log", type=Path, help="the service's own per-request log")
+    logging_flags(demo)
+
+    sub.add_parser("version", help="print the version")
+    return parser
+
+
+def load_or_exit(path: str, region: str | None = None) -> Config:
+    try:
+        return load_config(path, region=region)
+    except ConfigError as exc:
+        for line in exc.lines:
+            print(f"error: {line}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE) from None
+
+
+def run_async(coro: Coroutine[Any, Any, int]) -> int:
+    """Run on uvloop when it is installed: lower and steadier timer latency."""
+    try:
+        import uvloop  # noqa: PLC0415 - optional speed-up, imported only where a loop starts
+
+        factory = uvloop.new_event_loop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux and macOS
+        factory = None
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(coro)
+
+
+# --- commands ----------------------------------------------------------------------
+def cmd_check(args: argparse.Namespace) -> int:
+    config = load_or_exit(args.config, args.region)
+    out = Console()
+    out.print(f"[green]ok[/] {args.config}: {len(config.probes)} probes, {len(config.slos)} SLOs, "
+              f"region {config.region}, metrics on {config.agent.listen}")  # fmt: skip
+    for p in config.probes:
+        slo = f" -> SLO {p.slo}" if p.slo else ""
+        out.print(f"  {p.name}: {p.method} {p.target_label} every "
+                  f"{format_duration(config.interval(p))}, timeout "
+                  f"{format_duration(config.timeout(p))}{slo}", highlight=False)  # fmt: skip
+    return EXIT_OK
+
+
+def cmd_once(args: argparse.Namespace) -> int:
+    from .console import summary_json, summary_table  # noqa: PLC0415 - keep `check` start-up fast
+    from .once import run_once  # noqa: PLC0415
+
+    config = load_or_exit(args.config, args.region)
+    if args.probe:
+        names = {p.name for p in config.probes}
+        unknown = [n for n in args.probe if n not in names]
+        if unknown:
+            print(f"error: {args.config}: no probe named {', '.join(map(repr, unknown))} "
+                  f"(probes: {', '.join(sorted(names))})", file=sys.stderr)  # fmt: skip
+            return EXIT_USAGE
+        config = config.model_copy(update={"probes": tuple(p for p in config.probes if p.name in args.probe)})
+    setup_logging("text", "warning" if args.verbose else "critical")
+    err = Console(stderr=True)
+    show_progress = args.output == "table" and err.is_terminal
+    total = args.count * len(config.probes)
+
+    async def main() -> int:
+        if show_progress:
+            from rich.progress import Progress  # noqa: PLC0415
+
+            with Progress(console=err, transient=True) as progress:
+                task = progress.add_task("probing", total=total)
+                stats = await run_once(config, args.count, args.pace or 0.0, args.results,
+                                       on_result=lambda _: progress.advance(task))  # fmt: skip
+        else:
+            stats = await run_once(config, args.count, args.pace or 0.0, args.results)
+        if args.output == "json":
+            print(json.dumps(summary_json(stats), indent=2))
+        else:
+            Console().print(summary_table(stats, title=f"prober once: {args.count} runs per probe"))
+        return EXIT_VIOLATED if stats.violated else EXIT_OK
+
+    return run_async(main())
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    config = load_or_exit(args.config, args.region)
+    setup_logging(args.log_format, args.log_level)
+    return run_async(run_agent(config, args))
+
+
+async def run_agent(config: Config, args: argparse.Namespace) -> int:
+    from .agent import Agent  # noqa: PLC0415
+    from .console import summary_table  # noqa: PLC0415
+    from .server import serve  # noqa: PLC0415
+    from .stats import StatsSink  # noqa: PLC0415
+
+    stats = StatsSink(config) if args.duration else None
+    agent = Agent(config, Path(args.config), args.results, region_override=args.region,
+                  extra_sinks=[stats] if stats else [])  # fmt: skip
+    listen = args.listen or config.agent.listen
+    try:
+        runner, port = await _serve_or_fail(agent, listen, serve)
+    except OSError:
+        return EXIT_VIOLATED
+    await agent.start()
+    log.info("serving /metrics", extra={"listen": listen, "port": port})
+    stopped = await _wait_for_stop(agent, args.duration)
+    await agent.stop()
+    await runner.cleanup()
+    log.info("exiting", extra={"signal": stopped})
+    if stats is not None:
+        Console().print(summary_table(stats, title=f"prober run: {format_duration(args.duration)}"))
+        return EXIT_VIOLATED if stats.violated else EXIT_OK
+    return EXIT_OK
+
+
+async def _serve_or_fail(agent: Any, listen: str, serve: Any) -> Any:
+    try:
+        return await serve(agent, listen)
+    except OSError as exc:
+        print(f"error: cannot listen on {listen}: {exc.strerror or exc}", file=sys.stderr)
+        raise
+
+
+async def _wait_for_stop(agent: Any, duration: float | None) -> str:
+    """Wait for SIGTERM/SIGINT or the duration; SIGHUP reloads meanwhile."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    got: list[str] = []
+    reloads: set[asyncio.Task[bool]] = set()
+
+    def on_stop(name: str) -> None:
+        got.append(name)
+        stop.set()
+
+    def on_hup() -> None:
+        task = asyncio.create_task(agent.reload())
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    loop.add_signal_handler(signal.SIGTERM, on_stop, "SIGTERM")
+    loop.add_signal_handler(signal.SIGINT, on_stop, "SIGINT")
+    loop.add_signal_handler(signal.SIGHUP, on_hup)
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=duration)
+    except TimeoutError:
+        got.append("duration")
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            loop.remove_signal_handler(sig)
+    return got[0] if got else ""
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo.run import run_demo  # noqa: PLC0415
+
+    return run_async(run_demo(args))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    commands = {"run": cmd_run, "check": cmd_check, "once": cmd_once, "demo": cmd_demo}
+    if args.command == "version":
+        print(f"prober {__version__}")
+        return EXIT_OK
+    try:
+        return commands[args.command](args)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

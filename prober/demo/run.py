@@ -1,0 +1,131 @@
+"""`prober demo`: the simulated service, the agent on the bundled config, a live view."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import time
+from importlib import resources
+from pathlib import Path
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.text import Text
+
+from ..agent import Agent
+from ..config import Config, ConfigError, load_config
+from ..console import summary_table
+from ..logs import setup_logging
+from ..server import serve
+from ..stats import StatsSink
+from ..units import format_duration
+from .service import DEMO_TIMELINE, Faults, Timeline, UserMetadataService
+
+LIVE_WINDOW = 60  # percentiles in the live view cover the last N runs of each probe
+
+
+def bundled_config() -> Path:
+    return Path(str(resources.files("prober") / "data" / "probes.yaml"))
+
+
+def demo_config(path: Path, url: str, interval: float, region: str | None) -> Config:
+    """The bundled config pointed at the simulated service, at a demo-friendly pace."""
+    config = load_config(path, env={**os.environ, "UMS_URL": url}, region=region)
+    probes = tuple(
+        p.model_copy(update={"interval": interval, "timeout": min(config.timeout(p), interval * 0.8)})
+        for p in config.probes
+    )
+    return config.model_copy(update={"probes": probes})
+
+
+def _service(args: argparse.Namespace) -> UserMetadataService:
+    fixed = args.latency is not None or args.error_rate is not None or args.stale_reads
+    if fixed:
+        faults = Faults(latency=args.latency if args.latency is not None else 0.02,
+                        error_rate=args.error_rate or 0.0, stale_reads=args.stale_reads)  # fmt: skip
+        return UserMetadataService(faults, access_log=args.access_log)
+    return UserMetadataService(timeline=Timeline(DEMO_TIMELINE), access_log=args.access_log)
+
+
+async def run_demo(args: argparse.Namespace) -> int:
+    setup_logging(args.log_format, "error" if args.log_level == "info" else args.log_level)
+    console = Console()
+    path = Path(args.config)
+    if not path.exists() and args.config == "probes.yaml":
+        path = bundled_config()
+    service = _service(args)
+    try:
+        service_runner, service_port = await service.start("127.0.0.1", args.service_port)
+    except OSError as exc:
+        console.print(f"[red]error:[/] cannot start the simulated service on 127.0.0.1:"
+                      f"{args.service_port}: {exc.strerror} (try --service-port 0)")  # fmt: skip
+        return 1
+    url = f"http://127.0.0.1:{service_port}"
+    try:
+        config = demo_config(path, url, args.interval, args.region)
+    except ConfigError as exc:
+        await service.close(service_runner)
+        for line in exc.lines:
+            console.print(f"[red]error:[/] {line}", highlight=False)
+        return 2
+    stats = StatsSink(config, window=LIVE_WINDOW)
+    agent = Agent(config, results_path=args.results, extra_sinks=[stats])
+    try:
+        metrics_runner, metrics_port = await serve(agent, args.listen)
+    except OSError as exc:
+        await service.close(service_runner)
+        console.print(f"[red]error:[/] cannot listen on {args.listen}: {exc.strerror} "
+                      "(try --listen 127.0.0.1:0)")  # fmt: skip
+        return 1
+    await agent.start()
+    metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
+    started = time.monotonic()
+
+    def view() -> Group:
+        elapsed = format_duration(max(1.0, round(time.monotonic() - started)))
+        header = Text.assemble(
+            ("prober demo", "bold"), f"  service {url}  stage ",
+            (service.stage, "bold yellow" if service.stage != "healthy" else "bold green"),
+            f"  elapsed {elapsed}  metrics {metrics_url}",
+        )  # fmt: skip
+        note = Text(f"percentiles over the last {LIVE_WINDOW} runs; Ctrl-C to stop", style="dim")
+        return Group(header, summary_table(stats, latest=True), note)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    deadline = started + args.duration if args.duration else None
+    try:
+        if console.is_terminal:
+            with Live(view(), console=console, refresh_per_second=4, transient=True) as live:
+                while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
+                    await _wait(stop, 0.25)
+                    live.update(view())
+        else:
+            console.print(f"prober demo: service {url}, metrics {metrics_url}")
+            last_print = started
+            while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
+                await _wait(stop, 0.5)
+                if time.monotonic() - last_print >= 15:
+                    last_print = time.monotonic()
+                    console.print(view())
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        await agent.stop()
+        await metrics_runner.cleanup()
+        await service.close(service_runner)
+    console.print(view())
+    console.print(f"{service.requests} requests served; run `prober once -c {args.config}` "
+                  "against a real service, or `prober run` to keep probing.")  # fmt: skip
+    return 0
+
+
+async def _wait(event: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(event.wait(), seconds)
+    except TimeoutError:
+        pass

@@ -1,0 +1,201 @@
+"""Prometheus metrics of probe runs: lean storage on the hot path, families on scrape.
+
+Recording a run is a few dict lookups and integer additions on plain Python
+objects (no locks, no label formatting: everything runs on the event loop).
+Label strings and metric families are only built when /metrics is scraped.
+Series belong to a probe: when a reload removes the probe, its series go too;
+when it keeps the probe, its counters carry on (no reset for Prometheus to see).
+"""
+
+from __future__ import annotations
+
+import time
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Sequence
+
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+from prometheus_client.samples import Exemplar
+from prometheus_client.utils import floatToGoString
+
+from . import conventions as c
+from .model import ProbeResult
+
+
+class Histogram:
+    """Non-cumulative bucket counts; cumulated when rendered."""
+
+    __slots__ = ("bounds", "counts", "exemplars", "sum")
+
+    def __init__(self, bounds: Sequence[float]) -> None:
+        self.bounds = tuple(bounds)
+        self.counts = [0] * (len(self.bounds) + 1)
+        self.sum = 0.0
+        self.exemplars: list[Exemplar | None] | None = None
+
+    def observe(self, value: float, trace_id: str = "") -> None:
+        i = bisect_left(self.bounds, value)
+        self.counts[i] += 1
+        self.sum += value
+        if trace_id:
+            if self.exemplars is None:
+                self.exemplars = [None] * len(self.counts)
+            self.exemplars[i] = Exemplar({"trace_id": trace_id}, value, time.time())
+
+    def buckets(self) -> list[tuple[str, float] | tuple[str, float, Exemplar]]:
+        out: list[tuple[str, float] | tuple[str, float, Exemplar]] = []
+        total = 0
+        les = [*map(floatToGoString, self.bounds), "+Inf"]
+        for i, count in enumerate(self.counts):
+            total += count
+            ex = self.exemplars[i] if self.exemplars else None
+            out.append((les[i], total, ex) if ex is not None else (les[i], total))
+        return out
+
+
+class ProbeSeries:
+    """Every series of one probe."""
+
+    __slots__ = ("durations", "labels", "last_success", "phases", "runs", "tls_expiry")
+
+    def __init__(self, labels: tuple[str, ...]) -> None:
+        self.labels = labels
+        self.runs: dict[tuple[str, str], int] = {}
+        self.durations: dict[str, Histogram] = {}
+        self.phases: dict[str, Histogram] = {}
+        self.last_success: float | None = None
+        self.tls_expiry: float | None = None
+
+
+class ProbeMetrics:
+    """The probe-run metrics, keyed by probe name."""
+
+    def __init__(self, region: str, static_labels: dict[str, str],
+                 duration_buckets: Sequence[float]) -> None:  # fmt: skip
+        self.region = region
+        self.static_names = tuple(sorted(static_labels))
+        self.static_values = tuple(static_labels[k] for k in self.static_names)
+        self.duration_buckets = tuple(duration_buckets)
+        self.series: dict[str, ProbeSeries] = {}
+        self.skipped: dict[tuple[str, str], int] = {}
+        self.lag = Histogram(c.LAG_BUCKETS)
+        self.results_dropped = 0
+
+    @property
+    def label_names(self) -> tuple[str, ...]:
+        return (*c.PROBE_LABELS, *self.static_names)
+
+    def sync(self, probes: Iterable[tuple[str, str, str]]) -> None:
+        """Keep series for (name, target, slo) that still exist; drop the rest."""
+        wanted = {}
+        for name, target, slo in probes:
+            labels = (name, target, self.region, slo, *self.static_values)
+            current = self.series.get(name)
+            wanted[name] = current if current is not None and current.labels == labels else ProbeSeries(labels)
+        self.series = wanted
+        self.skipped = {k: v for k, v in self.skipped.items() if k[0] in wanted}
+
+    def record(self, result: ProbeResult, region: str = "") -> None:
+        s = self.series.get(result.probe)
+        if s is None:  # the probe was removed by a reload while this run was in flight
+            return
+        outcome = result.outcome.value
+        key = (outcome, str(result.code) if result.code is not None else "")
+        s.runs[key] = s.runs.get(key, 0) + 1
+        hist = s.durations.get(outcome)
+        if hist is None:
+            hist = s.durations[outcome] = Histogram(self.duration_buckets)
+        hist.observe(result.duration, result.trace_id)
+        for phase, seconds in result.phases.items():
+            ph = s.phases.get(phase)
+            if ph is None:
+                ph = s.phases[phase] = Histogram(c.PHASE_BUCKETS)
+            ph.observe(seconds)
+        s.last_success = 1.0 if result.success else 0.0
+        if result.tls_expiry is not None:
+            s.tls_expiry = result.tls_expiry
+        self.lag.observe(max(0.0, result.lag))
+
+    def skip(self, probe: str, reason: str, count: int = 1) -> None:
+        key = (probe, reason)
+        self.skipped[key] = self.skipped.get(key, 0) + count
+
+
+class ProberCollector(Collector):
+    """Renders ProbeMetrics and agent health as metric families."""
+
+    def __init__(self, metrics: Callable[[], ProbeMetrics], inflight: Callable[[], int],
+                 agent_state: Callable[[], dict[str, float]], version: str) -> None:  # fmt: skip
+        self._metrics = metrics
+        self._inflight = inflight
+        self._state = agent_state
+        self._version = version
+
+    def collect(self) -> Iterable[Metric]:
+        m = self._metrics()
+        names = list(m.label_names)
+        runs = CounterMetricFamily(c.RUNS_TOTAL, "Probe runs by outcome; every scheduled run that "
+                                   "started is counted once.", labels=[*names, c.L_OUTCOME, c.L_CODE])  # fmt: skip
+        duration = HistogramMetricFamily(c.DURATION, "Probe run duration, request start to last "
+                                         "body byte.", labels=[*names, c.L_OUTCOME])  # fmt: skip
+        phase = HistogramMetricFamily(c.PHASE, "Time spent in each phase of the request.",
+                                      labels=[*names, c.L_PHASE])  # fmt: skip
+        success = GaugeMetricFamily(c.SUCCESS_GAUGE, "1 if the last run succeeded.", labels=names)
+        expiry = GaugeMetricFamily(c.TLS_EXPIRY, "When the peer's leaf certificate expires.",
+                                   labels=names)  # fmt: skip
+        for s in m.series.values():
+            labels = list(s.labels)
+            for (outcome, code), count in s.runs.items():
+                runs.add_metric([*labels, outcome, code], count)
+            for outcome, hist in s.durations.items():
+                duration.add_metric([*labels, outcome], hist.buckets(), hist.sum)
+            for name, hist in s.phases.items():
+                phase.add_metric([*labels, name], hist.buckets(), hist.sum)
+            if s.last_success is not None:
+                success.add_metric(labels, s.last_success)
+            if s.tls_expiry is not None:
+                expiry.add_metric(labels, s.tls_expiry)
+        yield from (runs, duration, phase, success, expiry)
+
+        skipped = CounterMetricFamily(c.SKIPPED_RUNS, "Scheduled runs that did not start: the "
+                                      "previous run was still going (overlap) or the agent fell "
+                                      "behind (late).", labels=[c.L_PROBE, c.L_REGION, c.L_REASON])  # fmt: skip
+        for (probe, reason), count in m.skipped.items():
+            skipped.add_metric([probe, m.region, reason], count)
+        yield skipped
+        lag = HistogramMetricFamily(c.SCHEDULE_LAG, "Actual start minus planned start of runs.",
+                                    labels=[c.L_REGION])  # fmt: skip
+        lag.add_metric([m.region], m.lag.buckets(), m.lag.sum)
+        yield lag
+        yield GaugeMetricFamily(c.INFLIGHT, "Probe runs in progress.", value=self._inflight())
+        yield CounterMetricFamily(c.RESULTS_DROPPED, "Results not written to the results file "
+                                  "because its queue was full.", value=m.results_dropped)  # fmt: skip
+        state = self._state()
+        yield GaugeMetricFamily(c.PROBES_CONFIGURED, "Probes in the running config.",
+                                value=len(m.series))  # fmt: skip
+        yield GaugeMetricFamily(c.CONFIG_RELOAD_SUCCESS, "1 if the last config load succeeded.",
+                                value=state.get("reload_success", 1.0))  # fmt: skip
+        yield GaugeMetricFamily(c.CONFIG_RELOAD_TIMESTAMP, "When the config was last loaded.",
+                                value=state.get("reload_timestamp", 0.0))  # fmt: skip
+        reloads = CounterMetricFamily(c.CONFIG_RELOADS_TOTAL, "Config reloads attempted.",
+                                      labels=["result"])  # fmt: skip
+        reloads.add_metric(["success"], state.get("reloads_success", 0.0))
+        reloads.add_metric(["failure"], state.get("reloads_failure", 0.0))
+        yield reloads
+        yield GaugeMetricFamily(c.LOOP_LAG, "Event loop lag, last measured: how late a timer "
+                                "fired. Runs measured under high lag read slow.",
+                                value=state.get("loop_lag", 0.0))  # fmt: skip
+        info = GaugeMetricFamily(c.BUILD_INFO, "prober build; always 1.",
+                                 labels=["version", c.L_REGION])  # fmt: skip
+        info.add_metric([self._version, m.region], 1.0)
+        yield info
+
+
+def le(value: float) -> str:
+    """How a bucket bound is written in the `le` label (rules must match it exactly)."""
+    return floatToGoString(value)

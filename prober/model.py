@@ -1,0 +1,40 @@
+"""The data that flows from a probe run to the sinks. Plain, frozen, cheap to build."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .conventions import Outcome
+
+
+@dataclass(frozen=True, slots=True)
+class RunContext:
+    """What the scheduler hands a probe for one run."""
+
+    run_id: str
+    scheduled: float  # monotonic time the run was planned for
+    started: float  # monotonic time it actually started
+    wall_start: float  # unix time of `started`, for the results file
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeResult:
+    """One probe run, classified. A probe returns this; it never raises."""
+
+    probe: str
+    target: str
+    outcome: Outcome
+    duration: float  # seconds, request start to last body byte (or to the failure)
+    code: int | None = None  # HTTP status, when a response arrived
+    phases: dict[str, float] = field(default_factory=dict)
+    error: str = ""  # redacted, one line; empty on success
+    tls_expiry: float | None = None  # unix time the peer's leaf certificate expires
+    run_id: str = ""
+    wall_start: float = 0.0
+    lag: float = 0.0  # actual start minus planned start
+    trace_id: str = ""  # hex, when the run was traced and sampled
+    span_id: str = ""
+
+    @property
+    def success(self) -> bool:
+        return self.outcome is Outcome.SUCCESS

@@ -1,0 +1,56 @@
+"""`prober once`: run each probe N times now, side by side, and judge the results."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from .agent import RunIds
+from .config import Config
+from .model import ProbeResult, RunContext
+from .probes import build_probe
+from .probes.session import SessionPool
+from .sinks import ResultsFile, Sink
+from .stats import StatsSink
+
+
+async def run_once(
+    config: Config,
+    count: int,
+    pace: float = 0.0,
+    results_path: Path | None = None,
+    on_result: Callable[[ProbeResult], None] | None = None,
+    extra_sinks: Sequence[Sink] = (),
+) -> StatsSink:
+    """One run at a time per probe, probes concurrently; `pace` seconds between runs."""
+    stats = StatsSink(config)
+    sinks: list[Sink] = [stats, *extra_sinks]
+    results = ResultsFile(results_path) if results_path else None
+    if results is not None:
+        await results.start()
+        sinks.append(results)
+    sessions = SessionPool()
+    run_id = RunIds()
+    region = config.region
+
+    async def one_probe(probe_config_index: int) -> None:
+        probe = build_probe(config.probes[probe_config_index], config, sessions)
+        for i in range(count):
+            if i and pace:
+                await asyncio.sleep(pace)
+            now = time.monotonic()
+            result = await probe.run(RunContext(run_id(), now, now, time.time()))
+            for sink in sinks:
+                sink.record(result, region)
+            if on_result is not None:
+                on_result(result)
+
+    try:
+        await asyncio.gather(*(one_probe(i) for i in range(len(config.probes))))
+    finally:
+        await sessions.close()
+        if results is not None:
+            await results.close()
+    return stats

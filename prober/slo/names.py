@@ -1,0 +1,138 @@
+"""Every name the generated rules define: recording rules, alerts, groups, labels.
+
+Dashboards, the Helm chart and the promtool suites query these names, so they
+live in one place. Recording rules follow the `level:metric:operations` scheme
+(as Sloth and Pyrra do): level `prober` keeps the `region` label, level
+`prober_global` has been summed across regions; the operation names the
+nominal window (`rate5m`, `rate30d`), which a time-scaled render keeps.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Final
+
+from .. import conventions as c
+from ..units import format_duration
+
+REGION_LEVEL: Final = c.METRIC_PREFIX
+GLOBAL_LEVEL: Final = f"{c.METRIC_PREFIX}_global"
+
+# Scrape-time labels: aggregated away with the per-probe labels.
+L_JOB: Final = "job"
+L_INSTANCE: Final = "instance"
+# Labels the generated rules add.
+L_SLI: Final = "sli"
+L_SEVERITY: Final = "severity"
+L_ACTION: Final = "action"
+L_BURN_WINDOW: Final = "burn_window"
+
+# Summed away to go from raw probe series to one series per SLO and region.
+# `sum without` (not `sum by`) so static agent labels such as `team` survive for routing.
+PER_PROBE_LABELS: Final = (c.L_CODE, L_INSTANCE, L_JOB, c.L_OUTCOME, c.L_PROBE, c.L_TARGET)
+
+
+class SLI(StrEnum):
+    """The two indicators of an SLO; the value of the `sli` label."""
+
+    AVAILABILITY = "availability"
+    LATENCY = "latency"
+
+
+# Actions: what a receiver is expected to do. Routing keys on these, not on alert names.
+ACTION_INVESTIGATE: Final = "investigate"
+ACTION_FREEZE: Final = "freeze-feature-releases"
+ACTION_SCALING_CHECK: Final = "scaling-check"
+ACTION_TICKET: Final = "ticket"
+ACTION_PAGE: Final = "page"
+
+
+def _window(seconds: float) -> str:
+    return format_duration(seconds)
+
+
+def rec(metric: str, op: str, *, global_: bool = False) -> str:
+    """`prober:<metric>:<op>`, or `prober_global:...` for the cross-region aggregate."""
+    return f"{GLOBAL_LEVEL if global_ else REGION_LEVEL}:{metric}:{op}"
+
+
+def runs(window: float) -> str:
+    """Rate of every run of an SLO's probes (the availability denominator)."""
+    return rec("slo_runs", f"rate{_window(window)}")
+
+
+def bad_runs(window: float) -> str:
+    """Rate of runs whose outcome the SLO counts as bad."""
+    return rec("slo_bad_runs", f"rate{_window(window)}")
+
+
+def success_runs(window: float) -> str:
+    """Rate of successful runs (the latency denominator)."""
+    return rec("slo_success_runs", f"rate{_window(window)}")
+
+
+def slow_runs(window: float) -> str:
+    """Rate of successful runs slower than the latency threshold."""
+    return rec("slo_slow_runs", f"rate{_window(window)}")
+
+
+def error_ratio(sli: SLI, window: float, *, global_: bool = False) -> str:
+    """Bad / all for availability, slow / successful for latency."""
+    return rec(f"slo_{sli}_error_ratio", f"rate{_window(window)}", global_=global_)
+
+
+def budget_remaining(sli: SLI, period: float, *, global_: bool = False) -> str:
+    """1 - error ratio over the SLO period / error budget: 1 untouched, 0 spent, < 0 overspent."""
+    return rec(f"slo_{sli}_error_budget_remaining", f"rate{_window(period)}", global_=global_)
+
+
+def objective() -> str:
+    """The objective as a ratio (0.999), labelled slo and sli, for dashboards."""
+    return rec("slo_objective", "ratio")
+
+
+def duration_buckets(window: float) -> str:
+    """Bucket rates of successful runs' durations, `le` kept for histogram_quantile."""
+    return rec("slo_duration_seconds_bucket", f"rate{_window(window)}")
+
+
+def duration_quantile(quantile: float, window: float, *, global_: bool = False) -> str:
+    """`prober:slo_duration_seconds:p99_rate5m`."""
+    return rec("slo_duration_seconds", f"p{round(quantile * 100)}_rate{_window(window)}",
+               global_=global_)  # fmt: skip
+
+
+# --- alerts -------------------------------------------------------------------
+def burn_alert(sli: SLI, *, global_: bool = False) -> str:
+    """One alert name per SLI and scope; the burn window is the `burn_window` label."""
+    return f"ProberSLO{sli.capitalize()}BurnRate{'Global' if global_ else ''}"
+
+
+def p99_alert(*, global_: bool = False) -> str:
+    return f"ProberSLOLatencyP99High{'Global' if global_ else ''}"
+
+
+BUDGET_ALERT: Final = "ProberSLOErrorBudgetPolicy"
+TRAFFIC_DROP_ALERT: Final = "ProberSLOTrafficDrop"
+TRAFFIC_SPIKE_ALERT: Final = "ProberSLOTrafficSpike"
+REGION_ABSENT_ALERT: Final = "ProberRegionAbsent"
+ALL_ABSENT_ALERT: Final = "ProberAbsent"
+
+
+# --- groups -------------------------------------------------------------------
+def sli_group(slo: str) -> str:
+    return f"prober-slo-{slo}-sli"
+
+
+def budget_group(slo: str) -> str:
+    return f"prober-slo-{slo}-budget"
+
+
+def alerts_group(slo: str) -> str:
+    return f"prober-slo-{slo}-alerts"
+
+
+HEALTH_GROUP: Final = "prober-health"
+
+RULES_FILE: Final = "prober-rules.yml"
+OPERATOR_FILE: Final = "prober-prometheusrule.yaml"

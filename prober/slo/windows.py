@@ -1,0 +1,94 @@
+"""The arithmetic of multi-window, multi-burn-rate alerts, kept apart from rule text.
+
+Windows and factors come from the config (`alerting.burn_windows`), so a policy
+or period change is a config change. The formulas are the SRE Workbook's
+("Alerting on SLOs"): burning `budget_percent` of the budget within
+`long_window` means a burn rate of budget_percent/100 x period/long_window, and
+the alert threshold on the error ratio is that burn rate x the error budget.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from ..config import BurnWindow, SLOConfig
+from ..units import format_duration
+
+# Rate window behind the p95/p99 recording rules and the p99 alert.
+QUANTILE_WINDOW: Final = 300.0
+QUANTILES: Final = (0.95, 0.99)
+# How long a region that stopped reporting is remembered by the dead-man's switch.
+# After this the alert resolves on its own: a decommissioned region stops paging.
+ABSENT_LOOKBACK: Final = 86400.0
+# The traffic alerts compare against the same window this long ago.
+TRAFFIC_OFFSET: Final = 7 * 86400.0
+
+
+def error_budget(objective_percent: float) -> float:
+    """99.9 -> 0.001: the fraction of events allowed to be bad."""
+    return (100.0 - objective_percent) / 100.0
+
+
+@dataclass(frozen=True)
+class Burn:
+    """One burn-rate tier of one SLO, with its derived numbers."""
+
+    window: BurnWindow
+    period: float
+
+    @property
+    def rate(self) -> float:
+        """How many times faster than sustainable the budget burns: 14.4 for 2% in 1h of 30d."""
+        return self.window.budget_percent / 100.0 * self.period / self.window.long_window
+
+    def threshold(self, objective_percent: float) -> float:
+        """The error ratio both windows must exceed: 14.4 x 0.001 = 0.0144."""
+        return self.rate * error_budget(objective_percent)
+
+
+def burns(slo: SLOConfig) -> tuple[Burn, ...]:
+    return tuple(Burn(w, slo.period) for w in slo.alerting.burn_windows)
+
+
+def sli_windows(slo: SLOConfig) -> tuple[float, ...]:
+    """Every window some alert or the period ratio reads, shortest first.
+
+    The shortest also feeds the period ratio (see `base_window`), the quantile
+    window feeds p95/p99, the traffic window feeds the week-over-week alerts.
+    """
+    found = {QUANTILE_WINDOW, slo.alerting.traffic.window}
+    for w in slo.alerting.burn_windows:
+        found.update((w.long_window, w.short_window))
+    return tuple(sorted(found))
+
+
+def base_window(slo: SLOConfig) -> float:
+    """The window whose recorded rates are summed over the whole period."""
+    return sli_windows(slo)[0]
+
+
+def number(value: float) -> str:
+    """A float as PromQL reads it, without binary noise: 0.0009999999999999432 -> 0.001."""
+    return f"{value:.10g}"
+
+
+@dataclass(frozen=True)
+class Scale:
+    """Divides every duration by `factor`: the same rules, fast enough for an end-to-end test.
+
+    Rule names keep the nominal windows so the same queries work on both.
+    """
+
+    factor: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not self.factor >= 1:
+            raise ValueError(f"scale factor must be >= 1, got {self.factor!r}")
+
+    def range(self, seconds: float) -> str:
+        """A PromQL range or `for` duration, scaled: 300 -> '5m' (or '5s' at factor 60)."""
+        scaled = seconds / self.factor
+        if round(scaled * 1000) < 1:
+            raise ValueError(f"{format_duration(seconds)} scaled by {self.factor:g} is under 1ms")
+        return format_duration(scaled)
