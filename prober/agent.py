@@ -40,9 +40,16 @@ class RunIds:
 
 
 class Agent:
-    def __init__(self, config: Config, config_path: Path | None = None,
-                 results_path: Path | None = None, clock: Clock | None = None,
-                 extra_sinks: Sequence[Sink] = (), region_override: str | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        config: Config,
+        *,
+        config_path: Path | None = None,
+        results_path: Path | None = None,
+        clock: Clock | None = None,
+        extra_sinks: Sequence[Sink] = (),
+        region_override: str | None = None,
+    ) -> None:
         self.config = config
         self.config_path = config_path
         self.region_override = region_override
@@ -56,9 +63,12 @@ class Agent:
         self.probes: dict[str, Probe] = {}
         self.scheduler: Scheduler | None = None
         self.state: dict[str, float] = {
-            "reload_success": 1.0, "reload_timestamp": time.time(),
-            "reloads_success": 0.0, "reloads_failure": 0.0, "loop_lag": 0.0,
-        }  # fmt: skip
+            "reload_success": 1.0,
+            "reload_timestamp": time.time(),
+            "reloads_success": 0.0,
+            "reloads_failure": 0.0,
+            "loop_lag": 0.0,
+        }
         self.ready = asyncio.Event()
         self._run_id = RunIds()
         self._lag_task: asyncio.Task[None] | None = None
@@ -69,15 +79,17 @@ class Agent:
         await self.start()
         return self
 
-    async def __aexit__(self, et: type[BaseException] | None, e: BaseException | None,
-                        tb: TracebackType | None) -> None:  # fmt: skip
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
         await self.stop()
 
     async def start(self) -> None:
         if self.results is not None:
             await self.results.start()
-        self.scheduler = Scheduler(self._run, self._skip, self._clock,
-                                   self.config.agent.max_concurrency)  # fmt: skip
+        self.scheduler = Scheduler(
+            self._run, self._skip, self._clock, self.config.agent.max_concurrency
+        )
         self._apply(self.config)
         self._lag_task = asyncio.create_task(self._watch_loop_lag(), name="loop-lag")
         self.ready.set()
@@ -120,8 +132,10 @@ class Agent:
             try:
                 config = load_config(self.config_path, region=self.region_override)
                 if config.agent.listen != self.config.agent.listen:
-                    log.warning("listen address changes need a restart; keeping %s",
-                                self.config.agent.listen)  # fmt: skip
+                    log.warning(
+                        "listen address changes need a restart; keeping %s",
+                        self.config.agent.listen,
+                    )
                 self._apply(config)
             except ConfigError as exc:
                 for line in exc.lines:
@@ -154,9 +168,16 @@ class Agent:
             raise
         except Exception as exc:
             log.exception("probe %s raised; counted as internal", name, extra={"probe": name})
-            result = ProbeResult(probe=name, target=probe.target, outcome=Outcome.INTERNAL,
-                                 duration=0.0, error=f"{type(exc).__name__}", run_id=ctx.run_id,
-                                 wall_start=ctx.wall_start, lag=started - planned)  # fmt: skip
+            result = ProbeResult(
+                probe=name,
+                target=probe.target,
+                outcome=Outcome.INTERNAL,
+                duration=0.0,
+                error=f"{type(exc).__name__}",
+                run_id=ctx.run_id,
+                wall_start=ctx.wall_start,
+                lag=started - planned,
+            )
         self.record(result)
 
     def record(self, result: ProbeResult) -> None:
@@ -169,8 +190,13 @@ class Agent:
 
     def _skip(self, name: str, reason: str, count: int) -> None:
         self.metrics.skip(name, reason, count)
-        log.warning("skipped %d run(s) of %s: %s", count, name, reason,
-                    extra={"probe": name, "reason": reason})  # fmt: skip
+        log.warning(
+            "skipped %d run(s) of %s: %s",
+            count,
+            name,
+            reason,
+            extra={"probe": name, "reason": reason},
+        )
 
     def _count_drop(self) -> None:
         self.metrics.results_dropped += 1

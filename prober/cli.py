@@ -55,10 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--region", help="region label (overrides PROBER_REGION and the file)")
 
     def logging_flags(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--log-format", choices=("auto", "json", "text"), default="auto",
-                       help="auto: text on a terminal, JSON lines otherwise")  # fmt: skip
-        p.add_argument("--log-level", default="info",
-                       choices=("debug", "info", "warning", "error"))  # fmt: skip
+        p.add_argument(
+            "--log-format",
+            choices=("auto", "json", "text"),
+            default="auto",
+            help="auto: text on a terminal, JSON lines otherwise",
+        )
+        p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
 
     run = sub.add_parser("run", help="run the agent: scheduled probes, /metrics")
     common(run)
@@ -82,11 +85,16 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="probe an embedded simulated service with scripted faults")
     common(demo)
     demo.add_argument("--duration", type=_duration, help="stop after this long (default: Ctrl-C)")
-    demo.add_argument("--interval", type=_duration, default=1.0,
-                      help="probe interval for the demo (default 1s)")  # fmt: skip
+    demo.add_argument(
+        "--interval", type=_duration, default=1.0, help="probe interval for the demo (default 1s)"
+    )
     demo.add_argument("--listen", default="127.0.0.1:9477", help="host:port for /metrics")
-    demo.add_argument("--service-port", type=int, default=8089,
-                      help="port of the simulated service on 127.0.0.1 (0: any free port)")  # fmt: skip
+    demo.add_argument(
+        "--service-port",
+        type=int,
+        default=8089,
+        help="port of the simulated service on 127.0.0.1 (0: any free port)",
+    )
     demo.add_argument("--latency", type=_duration, help="fixed added latency (no timeline)")
     demo.add_argument("--error-rate", type=float, help="fixed error fraction 0-1 (no timeline)")
     demo.add_argument("--stale-reads", action="store_true", help="reads return the old value")
@@ -123,18 +131,23 @@ def run_async(coro: Coroutine[Any, Any, int]) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     config = load_or_exit(args.config, args.region)
     out = Console()
-    out.print(f"[green]ok[/] {args.config}: {len(config.probes)} probes, {len(config.slos)} SLOs, "
-              f"region {config.region}, metrics on {config.agent.listen}")  # fmt: skip
+    out.print(
+        f"[green]ok[/] {args.config}: {len(config.probes)} probes, {len(config.slos)} SLOs, "
+        f"region {config.region}, metrics on {config.agent.listen}"
+    )
     for p in config.probes:
         slo = f" -> SLO {p.slo}" if p.slo else ""
-        out.print(f"  {p.name}: {p.method} {p.target_label} every "
-                  f"{format_duration(config.interval(p))}, timeout "
-                  f"{format_duration(config.timeout(p))}{slo}", highlight=False)  # fmt: skip
+        out.print(
+            f"  {p.name}: {p.method} {p.target_label} every "
+            f"{format_duration(config.interval(p))}, timeout "
+            f"{format_duration(config.timeout(p))}{slo}",
+            highlight=False,
+        )
     return EXIT_OK
 
 
 def cmd_once(args: argparse.Namespace) -> int:
-    from .console import summary_json, summary_table  # noqa: PLC0415 - keep `check` start-up fast
+    from .console import console, summary_json, summary_table  # noqa: PLC0415 - fast `check`
     from .once import run_once  # noqa: PLC0415
 
     config = load_or_exit(args.config, args.region)
@@ -142,29 +155,36 @@ def cmd_once(args: argparse.Namespace) -> int:
         names = {p.name for p in config.probes}
         unknown = [n for n in args.probe if n not in names]
         if unknown:
-            print(f"error: {args.config}: no probe named {', '.join(map(repr, unknown))} "
-                  f"(probes: {', '.join(sorted(names))})", file=sys.stderr)  # fmt: skip
+            print(
+                f"error: {args.config}: no probe named {', '.join(map(repr, unknown))} "
+                f"(probes: {', '.join(sorted(names))})",
+                file=sys.stderr,
+            )
             return EXIT_USAGE
-        config = config.model_copy(update={"probes": tuple(p for p in config.probes if p.name in args.probe)})
+        config = config.model_copy(
+            update={"probes": tuple(p for p in config.probes if p.name in args.probe)}
+        )
     setup_logging("text", "warning" if args.verbose else "critical")
     err = Console(stderr=True)
     show_progress = args.output == "table" and err.is_terminal
     total = args.count * len(config.probes)
 
     async def main() -> int:
+        options = {"pace": args.pace or 0.0, "results_path": args.results}
         if show_progress:
             from rich.progress import Progress  # noqa: PLC0415
 
             with Progress(console=err, transient=True) as progress:
                 task = progress.add_task("probing", total=total)
-                stats = await run_once(config, args.count, args.pace or 0.0, args.results,
-                                       on_result=lambda _: progress.advance(task))  # fmt: skip
+                stats = await run_once(
+                    config, args.count, on_result=lambda _: progress.advance(task), **options
+                )
         else:
-            stats = await run_once(config, args.count, args.pace or 0.0, args.results)
+            stats = await run_once(config, args.count, **options)
         if args.output == "json":
             print(json.dumps(summary_json(stats), indent=2))
         else:
-            Console().print(summary_table(stats, title=f"prober once: {args.count} runs per probe"))
+            console().print(summary_table(stats, title=f"prober once: {args.count} runs per probe"))
         return EXIT_VIOLATED if stats.violated else EXIT_OK
 
     return run_async(main())
@@ -178,17 +198,23 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 async def run_agent(config: Config, args: argparse.Namespace) -> int:
     from .agent import Agent  # noqa: PLC0415
-    from .console import summary_table  # noqa: PLC0415
+    from .console import console, summary_table  # noqa: PLC0415
     from .server import serve  # noqa: PLC0415
     from .stats import StatsSink  # noqa: PLC0415
 
     stats = StatsSink(config) if args.duration else None
-    agent = Agent(config, Path(args.config), args.results, region_override=args.region,
-                  extra_sinks=[stats] if stats else [])  # fmt: skip
+    agent = Agent(
+        config,
+        config_path=Path(args.config),
+        results_path=args.results,
+        region_override=args.region,
+        extra_sinks=[stats] if stats else [],
+    )
     listen = args.listen or config.agent.listen
     try:
-        runner, port = await _serve_or_fail(agent, listen, serve)
-    except OSError:
+        runner, port = await serve(agent, listen)
+    except OSError as exc:
+        print(f"error: cannot listen on {listen}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_VIOLATED
     await agent.start()
     log.info("serving /metrics", extra={"listen": listen, "port": port})
@@ -197,17 +223,9 @@ async def run_agent(config: Config, args: argparse.Namespace) -> int:
     await runner.cleanup()
     log.info("exiting", extra={"signal": stopped})
     if stats is not None:
-        Console().print(summary_table(stats, title=f"prober run: {format_duration(args.duration)}"))
+        console().print(summary_table(stats, title=f"prober run: {format_duration(args.duration)}"))
         return EXIT_VIOLATED if stats.violated else EXIT_OK
     return EXIT_OK
-
-
-async def _serve_or_fail(agent: Any, listen: str, serve: Any) -> Any:
-    try:
-        return await serve(agent, listen)
-    except OSError as exc:
-        print(f"error: cannot listen on {listen}: {exc.strerror or exc}", file=sys.stderr)
-        raise
 
 
 async def _wait_for_stop(agent: Any, duration: float | None) -> str:

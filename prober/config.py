@@ -39,13 +39,33 @@ _TARGET_RE = re.compile(r"^[A-Za-z0-9_.:\[\]-]{1,128}$")
 _STATUS_RANGE = re.compile(r"^([1-5])xx$|^(\d{3})-(\d{3})$|^(\d{3})$")
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 RESERVED_LABELS = frozenset(
-    {c.L_PROBE, c.L_TARGET, c.L_REGION, c.L_SLO, c.L_OUTCOME, c.L_CODE, c.L_PHASE, c.L_STEP,
-     c.L_REASON, c.L_LE, "job", "instance"}
-)  # fmt: skip
+    {
+        c.L_PROBE,
+        c.L_TARGET,
+        c.L_REGION,
+        c.L_SLO,
+        c.L_OUTCOME,
+        c.L_CODE,
+        c.L_PHASE,
+        c.L_STEP,
+        c.L_REASON,
+        c.L_LE,
+        "job",
+        "instance",
+    }
+)
 # Query parameters whose values are replaced wherever a URL is shown.
 DEFAULT_SECRET_QUERY_PARAMS = (
-    "token", "access_token", "api_key", "apikey", "key", "password", "secret", "sig", "signature",
-)  # fmt: skip
+    "token",
+    "access_token",
+    "api_key",
+    "apikey",
+    "key",
+    "password",
+    "secret",
+    "sig",
+    "signature",
+)
 
 
 class ConfigError(Exception):
@@ -77,12 +97,13 @@ Regex = Annotated[re.Pattern[str], BeforeValidator(_compile_regex)]
 def _parse_status(value: object) -> tuple[tuple[int, int], ...]:
     items = value if isinstance(value, list) else [value]
     ranges = []
-    for item in items:
-        if isinstance(item, int) and not isinstance(item, bool):
-            item = str(item)
+    for raw in items:
+        item = str(raw) if isinstance(raw, int) and not isinstance(raw, bool) else raw
         m = _STATUS_RANGE.match(item) if isinstance(item, str) else None
         if not m:
-            raise ValueError(f"invalid status {item!r}: use a code (200), a class (2xx) or a range (200-299)")
+            raise ValueError(
+                f"invalid status {item!r}: use a code (200), a class (2xx) or a range (200-299)"
+            )
         if m.group(1):
             low, high = int(m.group(1)) * 100, int(m.group(1)) * 100 + 99
         elif m.group(2):
@@ -90,7 +111,9 @@ def _parse_status(value: object) -> tuple[tuple[int, int], ...]:
         else:
             low = high = int(m.group(4))
         if not (100 <= low <= high <= 599):
-            raise ValueError(f"invalid status {item!r}: codes are 100-599 and a range goes low-high")
+            raise ValueError(
+                f"invalid status {item!r}: codes are 100-599 and a range goes low-high"
+            )
         ranges.append((low, high))
     return tuple(ranges)
 
@@ -108,7 +131,11 @@ class JSONAssertion(_Strict):
 
     @model_validator(mode="after")
     def _one_check(self) -> JSONAssertion:
-        given = [self.exists is not None, self.matches is not None, "equals" in self.model_fields_set]
+        given = [
+            self.exists is not None,
+            self.matches is not None,
+            "equals" in self.model_fields_set,
+        ]
         if sum(given) != 1:
             raise ValueError("give exactly one of equals, exists or matches")
         return self
@@ -147,7 +174,9 @@ class ProbeConfig(_Strict):
     name: str
     kind: Literal["http"] = "http"
     url: str
-    target: str | None = Field(default=None, description="bounded `target` label; default host[:port]")
+    target: str | None = Field(
+        default=None, description="bounded `target` label; default host[:port]"
+    )
     method: str = "GET"
     headers: dict[str, str] = Field(default_factory=dict)
     body: str | None = None
@@ -181,21 +210,30 @@ class ProbeConfig(_Strict):
         except (ValueError, TypeError):
             raise ValueError("not a valid URL") from None
         if url.scheme not in ("http", "https") or not url.host:
-            shown = str(url.with_user(None).with_query(None)) if url.host else repr(value.split("?")[0])
-            raise ValueError(f"must be an absolute http:// or https:// URL with a host, got {shown}")
+            bare = value.split("?", maxsplit=1)[0]
+            shown = str(url.with_user(None).with_query(None)) if url.host else repr(bare)
+            raise ValueError(
+                f"must be an absolute http:// or https:// URL with a host, got {shown}"
+            )
         return value
 
     @field_validator("target")
     @classmethod
     def _target(cls, value: str | None) -> str | None:
         if value is not None and not _TARGET_RE.match(value):
-            raise ValueError(f"invalid target {value!r}: a short name, 1-128 of letters, digits, '_.:-'")
+            raise ValueError(
+                f"invalid target {value!r}: a short name, 1-128 of letters, digits, '_.:-'"
+            )
         return value
 
     @model_validator(mode="after")
-    def _body(self) -> ProbeConfig:
+    def _consistent(self) -> ProbeConfig:
         if self.body is not None and "json_body" in self.model_fields_set:
             raise ValueError("give body or json, not both")
+        if URL(self.url).user is not None and any(
+            h.lower() == "authorization" for h in self.headers
+        ):
+            raise ValueError("url has credentials and headers has Authorization: use one of them")
         return self
 
     @property
@@ -248,12 +286,24 @@ class BurnWindow(_Strict):
 DEFAULT_BURN_WINDOWS = tuple(
     BurnWindow.model_validate(w)
     for w in (
-        {"name": "fast", "budget_percent": 2, "long_window": "1h", "short_window": "5m",
-         "severity": "critical", "action": "page"},
-        {"name": "slow", "budget_percent": 5, "long_window": "24h", "short_window": "2h",
-         "severity": "warning", "action": "ticket"},
+        {
+            "name": "fast",
+            "budget_percent": 2,
+            "long_window": "1h",
+            "short_window": "5m",
+            "severity": "critical",
+            "action": "page",
+        },
+        {
+            "name": "slow",
+            "budget_percent": 5,
+            "long_window": "24h",
+            "short_window": "2h",
+            "severity": "warning",
+            "action": "ticket",
+        },
     )
-)  # fmt: skip
+)
 
 
 class TrafficAlert(_Strict):
@@ -363,8 +413,9 @@ class Config(_Strict):
         return tuple(sorted(set(c.DURATION_BUCKETS) | extra))
 
 
-def load_config(path: str | Path, env: Mapping[str, str] | None = None,
-                region: str | None = None) -> Config:  # fmt: skip
+def load_config(
+    path: str | Path, env: Mapping[str, str] | None = None, region: str | None = None
+) -> Config:
     """Read, substitute, validate. Raises ConfigError with one line per problem."""
     env = os.environ if env is None else env
     path = Path(path)
@@ -386,8 +437,9 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None,
     return parse_config(raw, name, env, path.parent, region)
 
 
-def parse_config(raw: object, name: str, env: Mapping[str, str], base_dir: Path,
-                 region: str | None = None) -> Config:  # fmt: skip
+def parse_config(
+    raw: object, name: str, env: Mapping[str, str], base_dir: Path, region: str | None = None
+) -> Config:
     if not isinstance(raw, dict):
         raise ConfigError([f"{name}: expected a mapping with 'probes' at the top level"])
     tree, subst = substitute(raw, env, base_dir)
@@ -425,7 +477,9 @@ def _check_references(config: Config) -> list[str]:
     for i, probe in enumerate(config.probes):
         where = f"probes[{i}] ({probe.name})"
         if probe.name in seen:
-            errors.append(f"{where}.name: duplicate probe name, first used by probes[{seen[probe.name]}]")
+            errors.append(
+                f"{where}.name: duplicate probe name, first used by probes[{seen[probe.name]}]"
+            )
         seen.setdefault(probe.name, i)
         interval, timeout = config.interval(probe), config.timeout(probe)
         if timeout >= interval:
@@ -465,7 +519,7 @@ def _format_error(name: str, tree: dict[str, Any], error: Any, redactor: Redacto
                 label += f" ({node['name']})"
             parts.append(label)
         else:
-            if item in ("function-after[_body()]",) or item.startswith(("function-", "json-or-")):
+            if item.startswith(("function-", "json-or-")):
                 continue
             parts.append(f".{item}" if parts else item)
             node = node.get(item) if isinstance(node, dict) else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
@@ -12,6 +13,12 @@ from .conventions import Outcome
 from .stats import ProbeStats, StatsSink
 
 _OUTCOME_STYLE = {Outcome.SUCCESS.value: "green"}
+
+
+def console(stderr: bool = False) -> Console:
+    """A console that doesn't squeeze tables to 80 columns when output is piped."""
+    probe = Console(stderr=stderr)
+    return probe if probe.is_terminal else Console(stderr=stderr, width=160)
 
 
 def _ms(seconds: float) -> str:
@@ -33,7 +40,7 @@ def outcomes_text(stats: ProbeStats) -> Text:
 
 def summary_table(sink: StatsSink, title: str = "", latest: bool = False) -> Table:
     table = Table(title=title or None, title_justify="left", expand=False)
-    table.add_column("probe", style="bold")
+    table.add_column("probe", style="bold", overflow="fold")
     table.add_column("runs", justify="right")
     table.add_column("success", justify="right")
     for q in ("p50", "p95", "p99", "max"):
@@ -44,10 +51,15 @@ def summary_table(sink: StatsSink, title: str = "", latest: bool = False) -> Tab
     table.add_column("verdict")
     for stats in sink.by_probe.values():
         problems = stats.verdict()
-        verdict = Text("—", style="dim") if not stats.runs else (
-            Text("violated: " + "; ".join(problems), style="bold red") if problems
-            else Text("ok" + (f" ({stats.slo.name})" if stats.slo else ""), style="green")
-        )  # fmt: skip
+        verdict = (
+            Text("—", style="dim")
+            if not stats.runs
+            else (
+                Text("violated: " + "; ".join(problems), style="bold red")
+                if problems
+                else Text("ok" + (f" ({stats.slo.name})" if stats.slo else ""), style="green")
+            )
+        )
         row: list[Any] = [
             stats.probe,
             str(stats.runs),
@@ -60,8 +72,14 @@ def summary_table(sink: StatsSink, title: str = "", latest: bool = False) -> Tab
         ]
         if latest:
             last = stats.last
-            row.append(Text(f"{last.outcome.value} {_ms(last.duration)}ms", style=_OUTCOME_STYLE.get(
-                last.outcome.value, "red")) if last else "-")  # fmt: skip
+            row.append(
+                Text(
+                    f"{last.outcome.value} {_ms(last.duration)}ms",
+                    style=_OUTCOME_STYLE.get(last.outcome.value, "red"),
+                )
+                if last
+                else "-"
+            )
         row.append(verdict)
         table.add_row(*row)
     return table
@@ -80,20 +98,24 @@ def summary_json(sink: StatsSink) -> dict[str, Any]:
             "success_ratio": num(s.success_ratio),
             "availability": num(s.availability()),
             "latency_seconds": {
-                "p50": num(s.latency(50)), "p95": num(s.latency(95)),
-                "p99": num(s.latency(99)), "max": num(s.max_latency),
-            },  # fmt: skip
+                "p50": num(s.latency(50)),
+                "p95": num(s.latency(95)),
+                "p99": num(s.latency(99)),
+                "max": num(s.max_latency),
+            },
             "outcomes": dict(s.outcomes),
             "violations": s.verdict(),
         }
         if s.slo:
             entry["objectives"] = {
                 "availability": s.slo.availability.objective / 100,
-                "latency": None if not s.slo.latency else {
+                "latency": None
+                if not s.slo.latency
+                else {
                     "objective": s.slo.latency.objective / 100,
                     "threshold_seconds": s.slo.latency.threshold,
                     "actual": num(s.fast_ratio()),
                 },
-            }  # fmt: skip
+            }
         probes.append(entry)
     return {"ok": not sink.violated, "probes": probes}

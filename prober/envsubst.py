@@ -61,7 +61,9 @@ def _expand(text: str, path: str, env: Mapping[str, str], base: Path, out: Subst
     return _REF.sub(replace, text)
 
 
-def _resolve(ref: str, path: str, env: Mapping[str, str], base: Path, out: Substitution) -> str | None:
+def _resolve(
+    ref: str, path: str, env: Mapping[str, str], base: Path, out: Substitution
+) -> str | None:
     if ref.startswith("file:"):
         file = Path(ref[5:])
         file = file if file.is_absolute() else base / file
@@ -74,13 +76,23 @@ def _resolve(ref: str, path: str, env: Mapping[str, str], base: Path, out: Subst
         return value
     name, sep, default = ref.partition(":-")
     if not _NAME.match(name):
-        out.errors.append((path, f"invalid reference '${{{ref}}}': use ${{VAR}}, ${{VAR:-default}} or ${{file:PATH}}"))
+        out.errors.append(
+            (
+                path,
+                f"invalid reference '${{{ref}}}': "
+                "use ${VAR}, ${VAR:-default} or ${file:PATH}",
+            )
+        )
         return None
     if name in env and (env[name] or not sep):
         return env[name]
     if sep:
         return default
     out.errors.append(
-        (path, f"environment variable {name} is not set (write ${{{name}:-default}} to give a default)")
+        (
+            path,
+            f"environment variable {name} is not set "
+            f"(write ${{{name}:-default}} to give a default)",
+        )
     )
     return None

@@ -50,7 +50,7 @@ class Histogram:
     def buckets(self) -> list[tuple[str, float] | tuple[str, float, Exemplar]]:
         out: list[tuple[str, float] | tuple[str, float, Exemplar]] = []
         total = 0
-        les = [*map(floatToGoString, self.bounds), "+Inf"]
+        les = [*map(le, self.bounds), "+Inf"]
         for i, count in enumerate(self.counts):
             total += count
             ex = self.exemplars[i] if self.exemplars else None
@@ -75,8 +75,9 @@ class ProbeSeries:
 class ProbeMetrics:
     """The probe-run metrics, keyed by probe name."""
 
-    def __init__(self, region: str, static_labels: dict[str, str],
-                 duration_buckets: Sequence[float]) -> None:  # fmt: skip
+    def __init__(
+        self, region: str, static_labels: dict[str, str], duration_buckets: Sequence[float]
+    ) -> None:
         self.region = region
         self.static_names = tuple(sorted(static_labels))
         self.static_values = tuple(static_labels[k] for k in self.static_names)
@@ -96,7 +97,9 @@ class ProbeMetrics:
         for name, target, slo in probes:
             labels = (name, target, self.region, slo, *self.static_values)
             current = self.series.get(name)
-            wanted[name] = current if current is not None and current.labels == labels else ProbeSeries(labels)
+            wanted[name] = (
+                current if current is not None and current.labels == labels else ProbeSeries(labels)
+            )
         self.series = wanted
         self.skipped = {k: v for k, v in self.skipped.items() if k[0] in wanted}
 
@@ -129,8 +132,13 @@ class ProbeMetrics:
 class ProberCollector(Collector):
     """Renders ProbeMetrics and agent health as metric families."""
 
-    def __init__(self, metrics: Callable[[], ProbeMetrics], inflight: Callable[[], int],
-                 agent_state: Callable[[], dict[str, float]], version: str) -> None:  # fmt: skip
+    def __init__(
+        self,
+        metrics: Callable[[], ProbeMetrics],
+        inflight: Callable[[], int],
+        agent_state: Callable[[], dict[str, float]],
+        version: str,
+    ) -> None:
         self._metrics = metrics
         self._inflight = inflight
         self._state = agent_state
@@ -139,15 +147,23 @@ class ProberCollector(Collector):
     def collect(self) -> Iterable[Metric]:
         m = self._metrics()
         names = list(m.label_names)
-        runs = CounterMetricFamily(c.RUNS_TOTAL, "Probe runs by outcome; every scheduled run that "
-                                   "started is counted once.", labels=[*names, c.L_OUTCOME, c.L_CODE])  # fmt: skip
-        duration = HistogramMetricFamily(c.DURATION, "Probe run duration, request start to last "
-                                         "body byte.", labels=[*names, c.L_OUTCOME])  # fmt: skip
-        phase = HistogramMetricFamily(c.PHASE, "Time spent in each phase of the request.",
-                                      labels=[*names, c.L_PHASE])  # fmt: skip
+        runs = CounterMetricFamily(
+            c.RUNS_TOTAL,
+            "Probe runs by outcome; every scheduled run that started is counted once.",
+            labels=[*names, c.L_OUTCOME, c.L_CODE],
+        )
+        duration = HistogramMetricFamily(
+            c.DURATION,
+            "Probe run duration, request start to last body byte.",
+            labels=[*names, c.L_OUTCOME],
+        )
+        phase = HistogramMetricFamily(
+            c.PHASE, "Time spent in each phase of the request.", labels=[*names, c.L_PHASE]
+        )
         success = GaugeMetricFamily(c.SUCCESS_GAUGE, "1 if the last run succeeded.", labels=names)
-        expiry = GaugeMetricFamily(c.TLS_EXPIRY, "When the peer's leaf certificate expires.",
-                                   labels=names)  # fmt: skip
+        expiry = GaugeMetricFamily(
+            c.TLS_EXPIRY, "When the peer's leaf certificate expires.", labels=names
+        )
         for s in m.series.values():
             labels = list(s.labels)
             for (outcome, code), count in s.runs.items():
@@ -162,40 +178,60 @@ class ProberCollector(Collector):
                 expiry.add_metric(labels, s.tls_expiry)
         yield from (runs, duration, phase, success, expiry)
 
-        skipped = CounterMetricFamily(c.SKIPPED_RUNS, "Scheduled runs that did not start: the "
-                                      "previous run was still going (overlap) or the agent fell "
-                                      "behind (late).", labels=[c.L_PROBE, c.L_REGION, c.L_REASON])  # fmt: skip
+        skipped = CounterMetricFamily(
+            c.SKIPPED_RUNS,
+            "Scheduled runs that did not start: the "
+            "previous run was still going (overlap) or the agent fell "
+            "behind (late).",
+            labels=[c.L_PROBE, c.L_REGION, c.L_REASON],
+        )
         for (probe, reason), count in m.skipped.items():
             skipped.add_metric([probe, m.region, reason], count)
         yield skipped
-        lag = HistogramMetricFamily(c.SCHEDULE_LAG, "Actual start minus planned start of runs.",
-                                    labels=[c.L_REGION])  # fmt: skip
+        lag = HistogramMetricFamily(
+            c.SCHEDULE_LAG, "Actual start minus planned start of runs.", labels=[c.L_REGION]
+        )
         lag.add_metric([m.region], m.lag.buckets(), m.lag.sum)
         yield lag
         yield GaugeMetricFamily(c.INFLIGHT, "Probe runs in progress.", value=self._inflight())
-        yield CounterMetricFamily(c.RESULTS_DROPPED, "Results not written to the results file "
-                                  "because its queue was full.", value=m.results_dropped)  # fmt: skip
+        yield CounterMetricFamily(
+            c.RESULTS_DROPPED,
+            "Results not written to the results file because its queue was full.",
+            value=m.results_dropped,
+        )
         state = self._state()
-        yield GaugeMetricFamily(c.PROBES_CONFIGURED, "Probes in the running config.",
-                                value=len(m.series))  # fmt: skip
-        yield GaugeMetricFamily(c.CONFIG_RELOAD_SUCCESS, "1 if the last config load succeeded.",
-                                value=state.get("reload_success", 1.0))  # fmt: skip
-        yield GaugeMetricFamily(c.CONFIG_RELOAD_TIMESTAMP, "When the config was last loaded.",
-                                value=state.get("reload_timestamp", 0.0))  # fmt: skip
-        reloads = CounterMetricFamily(c.CONFIG_RELOADS_TOTAL, "Config reloads attempted.",
-                                      labels=["result"])  # fmt: skip
+        yield GaugeMetricFamily(
+            c.PROBES_CONFIGURED, "Probes in the running config.", value=len(m.series)
+        )
+        yield GaugeMetricFamily(
+            c.CONFIG_RELOAD_SUCCESS,
+            "1 if the last config load succeeded.",
+            value=state.get("reload_success", 1.0),
+        )
+        yield GaugeMetricFamily(
+            c.CONFIG_RELOAD_TIMESTAMP,
+            "When the config was last loaded.",
+            value=state.get("reload_timestamp", 0.0),
+        )
+        reloads = CounterMetricFamily(
+            c.CONFIG_RELOADS_TOTAL, "Config reloads attempted.", labels=["result"]
+        )
         reloads.add_metric(["success"], state.get("reloads_success", 0.0))
         reloads.add_metric(["failure"], state.get("reloads_failure", 0.0))
         yield reloads
-        yield GaugeMetricFamily(c.LOOP_LAG, "Event loop lag, last measured: how late a timer "
-                                "fired. Runs measured under high lag read slow.",
-                                value=state.get("loop_lag", 0.0))  # fmt: skip
-        info = GaugeMetricFamily(c.BUILD_INFO, "prober build; always 1.",
-                                 labels=["version", c.L_REGION])  # fmt: skip
+        yield GaugeMetricFamily(
+            c.LOOP_LAG,
+            "Event loop lag, last measured: how late a timer "
+            "fired. Runs measured under high lag read slow.",
+            value=state.get("loop_lag", 0.0),
+        )
+        info = GaugeMetricFamily(
+            c.BUILD_INFO, "prober build; always 1.", labels=["version", c.L_REGION]
+        )
         info.add_metric([self._version, m.region], 1.0)
         yield info
 
 
 def le(value: float) -> str:
     """How a bucket bound is written in the `le` label (rules must match it exactly)."""
-    return floatToGoString(value)
+    return str(floatToGoString(value))  # type: ignore[no-untyped-call]

@@ -19,6 +19,7 @@ from .stats import StatsSink
 async def run_once(
     config: Config,
     count: int,
+    *,
     pace: float = 0.0,
     results_path: Path | None = None,
     on_result: Callable[[ProbeResult], None] | None = None,

@@ -75,8 +75,13 @@ def even_offsets(jobs: Iterable[tuple[str, float]]) -> dict[str, float]:
 class Scheduler:
     """Runs `run_fn` for every job on its schedule until `stop`."""
 
-    def __init__(self, run_fn: RunFn, on_skip: SkipFn, clock: Clock | None = None,
-                 max_concurrency: int | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        run_fn: RunFn,
+        on_skip: SkipFn,
+        clock: Clock | None = None,
+        max_concurrency: int | None = None,
+    ) -> None:
         self._run_fn = run_fn
         self._on_skip = on_skip
         self.clock: Clock = clock or SystemClock()

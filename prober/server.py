@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from aiohttp import web
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 from prometheus_client import exposition as text_format
 from prometheus_client.openmetrics import exposition as openmetrics
-from aiohttp import web
 
 from . import __version__
 from .agent import Agent
@@ -17,8 +17,11 @@ OPENMETRICS = "application/openmetrics-text"
 
 def build_registry(agent: Agent) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(ProberCollector(lambda: agent.metrics, lambda: agent.inflight,
-                                      lambda: agent.state, __version__))  # fmt: skip
+    registry.register(
+        ProberCollector(
+            lambda: agent.metrics, lambda: agent.inflight, lambda: agent.state, __version__
+        )
+    )
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)
     GCCollector(registry=registry)
@@ -30,7 +33,7 @@ def build_app(agent: Agent) -> web.Application:
 
     async def metrics(request: web.Request) -> web.Response:
         if OPENMETRICS in request.headers.get("Accept", ""):
-            body = openmetrics.generate_latest(registry)
+            body = openmetrics.generate_latest(registry)  # type: ignore[no-untyped-call]
             ctype = openmetrics.CONTENT_TYPE_LATEST
         else:
             body = text_format.generate_latest(registry)
@@ -50,13 +53,18 @@ def build_app(agent: Agent) -> web.Application:
             return web.json_response({"status": "no config file to reload"}, status=400)
         ok = await agent.reload()
         status = 200 if ok else 500
-        return web.json_response({"status": "reloaded" if ok else "rejected, old config kept"},
-                                 status=status)  # fmt: skip
+        return web.json_response(
+            {"status": "reloaded" if ok else "rejected, old config kept"}, status=status
+        )
 
     async def index(_: web.Request) -> web.Response:
-        links = "".join(f'<li><a href="{p}">{p}</a></li>' for p in ("/metrics", "/healthz", "/ready"))
-        return web.Response(text=f"<html><body><h1>prober {__version__}</h1><ul>{links}</ul>"
-                                 "</body></html>", content_type="text/html")  # fmt: skip
+        links = "".join(
+            f'<li><a href="{p}">{p}</a></li>' for p in ("/metrics", "/healthz", "/ready")
+        )
+        return web.Response(
+            text=f"<html><body><h1>prober {__version__}</h1><ul>{links}</ul></body></html>",
+            content_type="text/html",
+        )
 
     app = web.Application()
     app.router.add_get("/", index)

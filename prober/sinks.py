@@ -111,8 +111,9 @@ class LogSink:
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("probe succeeded", extra=_fields(result, region))
             return
-        log.warning("probe failed: %s", result.error or result.outcome.value,
-                    extra=_fields(result, region))  # fmt: skip
+        log.warning(
+            "probe failed: %s", result.error or result.outcome.value, extra=_fields(result, region)
+        )
 
 
 def _fields(result: ProbeResult, region: str) -> dict[str, Any]:

@@ -66,7 +66,9 @@ class ProbeStats:
         if not self.runs:
             return math.nan
         bad_set = {o.value for o in self.slo.availability.bad_outcomes} if self.slo else None
-        bad = sum(n for o, n in self.outcomes.items() if (o in bad_set if bad_set else o != "success"))
+        bad = sum(
+            n for o, n in self.outcomes.items() if (o in bad_set if bad_set else o != "success")
+        )
         return 1 - bad / self.runs
 
     def fast_ratio(self) -> float:
@@ -74,7 +76,9 @@ class ProbeStats:
         if not self.slo or not self.slo.latency or not self.success_durations:
             return math.nan
         threshold = self.slo.latency.threshold
-        return sum(1 for d in self.success_durations if d <= threshold) / len(self.success_durations)
+        return sum(1 for d in self.success_durations if d <= threshold) / len(
+            self.success_durations
+        )
 
     def verdict(self) -> list[str]:
         """Violated objectives, as short phrases; empty when every objective holds."""

@@ -8,15 +8,23 @@ _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _SIZE = re.compile(r"^(\d+)\s*(B|KB|KiB|MB|MiB|GB|GiB)?$")
 _SIZE_FACTORS = {
-    None: 1, "B": 1, "KB": 1000, "KiB": 1024, "MB": 1000**2, "MiB": 1024**2,
-    "GB": 1000**3, "GiB": 1024**3,
-}  # fmt: skip
+    None: 1,
+    "B": 1,
+    "KB": 1000,
+    "KiB": 1024,
+    "MB": 1000**2,
+    "MiB": 1024**2,
+    "GB": 1000**3,
+    "GiB": 1024**3,
+}
 
 
 def parse_duration(value: object) -> float:
     """`'1m30s'` -> 90.0. A bare number is refused: `interval: 15` is ambiguous."""
     if isinstance(value, bool) or not isinstance(value, str):
-        raise ValueError(f"duration must be a string with a unit like '15s', '250ms', '1m', got {value!r}")
+        raise ValueError(
+            f"duration must be a string with a unit like '15s', '250ms', '1m', got {value!r}"
+        )
     text = value.strip()
     pos, total = 0, 0.0
     for match in _DURATION_PART.finditer(text):
@@ -25,7 +33,9 @@ def parse_duration(value: object) -> float:
         total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
         pos = match.end()
     if pos != len(text) or not text:
-        raise ValueError(f"invalid duration {value!r}: use a number and a unit (ms, s, m, h, d, w), e.g. '15s'")
+        raise ValueError(
+            f"invalid duration {value!r}: use a number and a unit (ms, s, m, h, d, w), e.g. '15s'"
+        )
     if total <= 0:
         raise ValueError(f"duration {value!r} must be greater than zero")
     return total
@@ -37,8 +47,14 @@ def format_duration(seconds: float) -> str:
         raise ValueError("duration must be positive")
     ms = round(seconds * 1000)
     out = []
-    for unit, size in (("w", 604_800_000), ("d", 86_400_000), ("h", 3_600_000),
-                       ("m", 60_000), ("s", 1000), ("ms", 1)):  # fmt: skip
+    for unit, size in (
+        ("w", 604_800_000),
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1000),
+        ("ms", 1),
+    ):
         count, ms = divmod(ms, size)
         if count:
             out.append(f"{count}{unit}")

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import signal
 import time
 from importlib import resources
 from pathlib import Path
 
-from rich.console import Console, Group
+from rich.console import Group
 from rich.live import Live
 from rich.text import Text
 
 from ..agent import Agent
 from ..config import Config, ConfigError, load_config
+from ..console import console as make_console
 from ..console import summary_table
 from ..logs import setup_logging
 from ..server import serve
@@ -34,7 +36,9 @@ def demo_config(path: Path, url: str, interval: float, region: str | None) -> Co
     """The bundled config pointed at the simulated service, at a demo-friendly pace."""
     config = load_config(path, env={**os.environ, "UMS_URL": url}, region=region)
     probes = tuple(
-        p.model_copy(update={"interval": interval, "timeout": min(config.timeout(p), interval * 0.8)})
+        p.model_copy(
+            update={"interval": interval, "timeout": min(config.timeout(p), interval * 0.8)}
+        )
         for p in config.probes
     )
     return config.model_copy(update={"probes": probes})
@@ -43,24 +47,29 @@ def demo_config(path: Path, url: str, interval: float, region: str | None) -> Co
 def _service(args: argparse.Namespace) -> UserMetadataService:
     fixed = args.latency is not None or args.error_rate is not None or args.stale_reads
     if fixed:
-        faults = Faults(latency=args.latency if args.latency is not None else 0.02,
-                        error_rate=args.error_rate or 0.0, stale_reads=args.stale_reads)  # fmt: skip
+        faults = Faults(
+            latency=args.latency if args.latency is not None else 0.02,
+            error_rate=args.error_rate or 0.0,
+            stale_reads=args.stale_reads,
+        )
         return UserMetadataService(faults, access_log=args.access_log)
     return UserMetadataService(timeline=Timeline(DEMO_TIMELINE), access_log=args.access_log)
 
 
 async def run_demo(args: argparse.Namespace) -> int:
     setup_logging(args.log_format, "error" if args.log_level == "info" else args.log_level)
-    console = Console()
+    console = make_console()
     path = Path(args.config)
-    if not path.exists() and args.config == "probes.yaml":
+    if args.config == "probes.yaml" and not os.path.exists(path):  # noqa: ASYNC240 - one stat at start-up
         path = bundled_config()
     service = _service(args)
     try:
         service_runner, service_port = await service.start("127.0.0.1", args.service_port)
     except OSError as exc:
-        console.print(f"[red]error:[/] cannot start the simulated service on 127.0.0.1:"
-                      f"{args.service_port}: {exc.strerror} (try --service-port 0)")  # fmt: skip
+        console.print(
+            f"[red]error:[/] cannot start the simulated service on 127.0.0.1:"
+            f"{args.service_port}: {exc.strerror} (try --service-port 0)"
+        )
         return 1
     url = f"http://127.0.0.1:{service_port}"
     try:
@@ -76,8 +85,10 @@ async def run_demo(args: argparse.Namespace) -> int:
         metrics_runner, metrics_port = await serve(agent, args.listen)
     except OSError as exc:
         await service.close(service_runner)
-        console.print(f"[red]error:[/] cannot listen on {args.listen}: {exc.strerror} "
-                      "(try --listen 127.0.0.1:0)")  # fmt: skip
+        console.print(
+            f"[red]error:[/] cannot listen on {args.listen}: {exc.strerror} "
+            "(try --listen 127.0.0.1:0)"
+        )
         return 1
     await agent.start()
     metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
@@ -86,10 +97,11 @@ async def run_demo(args: argparse.Namespace) -> int:
     def view() -> Group:
         elapsed = format_duration(max(1.0, round(time.monotonic() - started)))
         header = Text.assemble(
-            ("prober demo", "bold"), f"  service {url}  stage ",
+            ("prober demo", "bold"),
+            f"  service {url}  stage ",
             (service.stage, "bold yellow" if service.stage != "healthy" else "bold green"),
             f"  elapsed {elapsed}  metrics {metrics_url}",
-        )  # fmt: skip
+        )
         note = Text(f"percentiles over the last {LIVE_WINDOW} runs; Ctrl-C to stop", style="dim")
         return Group(header, summary_table(stats, latest=True), note)
 
@@ -119,13 +131,13 @@ async def run_demo(args: argparse.Namespace) -> int:
         await metrics_runner.cleanup()
         await service.close(service_runner)
     console.print(view())
-    console.print(f"{service.requests} requests served; run `prober once -c {args.config}` "
-                  "against a real service, or `prober run` to keep probing.")  # fmt: skip
+    console.print(
+        f"{service.requests} requests served; run `prober once -c {args.config}` "
+        "against a real service, or `prober run` to keep probing."
+    )
     return 0
 
 
 async def _wait(event: asyncio.Event, seconds: float) -> None:
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(event.wait(), seconds)
-    except TimeoutError:
-        pass

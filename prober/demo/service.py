@@ -85,9 +85,14 @@ class Handled:
 
 
 class UserMetadataService:
-    def __init__(self, faults: Faults | None = None, timeline: Timeline | None = None,
-                 access_log: Path | None = None, seed: int | None = None,
-                 keep: int = 10_000) -> None:  # fmt: skip
+    def __init__(
+        self,
+        faults: Faults | None = None,
+        timeline: Timeline | None = None,
+        access_log: Path | None = None,
+        seed: int | None = None,
+        keep: int = 10_000,
+    ) -> None:
         self.faults = faults or Faults()
         self.timeline = timeline
         self.random = random.Random(seed)
@@ -160,9 +165,11 @@ class UserMetadataService:
 
     # --- fault injection and handling-time log ----------------------------------------
     @web.middleware
-    async def middleware(self, request: web.Request,
-                         handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
-                         ) -> web.StreamResponse:  # fmt: skip
+    async def middleware(
+        self,
+        request: web.Request,
+        handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+    ) -> web.StreamResponse:
         start = perf()
         if request.path.startswith("/-/"):
             return await handler(request)
@@ -181,8 +188,9 @@ class UserMetadataService:
         return response
 
     def _log(self, request: web.Request, status: int, handling: float) -> None:
-        entry = Handled(request.headers.get("X-Request-Id", ""), request.method, request.path,
-                        status, handling)  # fmt: skip
+        entry = Handled(
+            request.headers.get("X-Request-Id", ""), request.method, request.path, status, handling
+        )
         self.handled.append(entry)
         if self._access is not None:
             self._access.write(json.dumps(asdict(entry), separators=(",", ":")) + "\n")

@@ -26,12 +26,12 @@ def parse_path(path: str) -> tuple[str | int, ...]:
 def lookup(doc: Any, path: tuple[str | int, ...]) -> Any:
     node = doc
     for token in path:
-        if isinstance(token, int) and isinstance(node, list) and -len(node) <= token < len(node):
-            node = node[token]
-        elif isinstance(token, str) and isinstance(node, dict) and token in node:
-            node = node[token]
-        else:
+        if isinstance(token, int):
+            if not isinstance(node, list) or not -len(node) <= token < len(node):
+                return _MISSING
+        elif not isinstance(node, dict) or token not in node:
             return _MISSING
+        node = node[token]
     return node
 
 
@@ -71,7 +71,11 @@ def _json_check(assertion: JSONAssertion) -> Callable[[Any], str | None]:
         value = lookup(doc, path)
         if value is _MISSING:
             return f"json {name}: missing"
-        return None if value == expected else f"json {name}: got {_shown(value)}, want {_shown(expected)}"
+        return (
+            None
+            if value == expected
+            else f"json {name}: got {_shown(value)}, want {_shown(expected)}"
+        )
 
     return equals
 

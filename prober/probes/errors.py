@@ -22,7 +22,10 @@ def classify(exc: BaseException) -> tuple[Outcome, str]:
     if isinstance(exc, (aiohttp.ClientSSLError, ssl.SSLError)) or _caused_by(exc, ssl.SSLError):
         return Outcome.TLS_ERROR, f"TLS handshake failed: {_ssl_reason(exc)}"
     if isinstance(exc, aiohttp.ClientConnectorError):
-        if isinstance(exc.os_error, ConnectionRefusedError) or exc.os_error.errno == errno.ECONNREFUSED:
+        if (
+            isinstance(exc.os_error, ConnectionRefusedError)
+            or exc.os_error.errno == errno.ECONNREFUSED
+        ):
             return Outcome.CONNECT_REFUSED, "connection refused"
         return Outcome.CONNECT_ERROR, f"connect failed: {_os_reason(exc)}"
     if isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError)):

@@ -22,7 +22,7 @@ from ..model import ProbeResult, RunContext
 from ..redact import safe_url
 from .assertions import compile_checks
 from .errors import classify
-from .session import SessionPool, Timings, perf, ssl_context
+from .session import CURRENT_TIMINGS, SessionPool, Timings, perf, ssl_context
 
 if TYPE_CHECKING:
     from ..config import Config, ProbeConfig
@@ -72,8 +72,9 @@ class HTTPProbe:
         headers = dict(self._headers)
         headers[self._id_header] = ctx.run_id
         code: int | None = None
-        expiry: float | None = None
         body = b""
+        if self._https:
+            CURRENT_TIMINGS.set(timings)  # each run is its own task: no reset needed
         start = perf()
         headers_at = 0.0
         try:
@@ -91,30 +92,58 @@ class HTTPProbe:
                 ) as resp:
                     headers_at = perf()
                     code = resp.status
-                    if self._https:
-                        expiry = _cert_expiry(resp)
                     if self._read_body:
                         body = await self._read(resp)
             end = perf()
         except BodyTooLarge:
             end = perf()
-            return self._result(ctx, Outcome.BODY_TOO_LARGE, start, end, headers_at, timings,
-                                code, f"body larger than {self._max_body} bytes", expiry)  # fmt: skip
+            expiry = timings.cert_expiry
+            return self._result(
+                ctx,
+                Outcome.BODY_TOO_LARGE,
+                start,
+                end,
+                headers_at,
+                timings,
+                code,
+                f"body larger than {self._max_body} bytes",
+                expiry,
+            )
         except Exception as exc:  # classified below; only CancelledError passes through
             end = perf()
+            expiry = timings.cert_expiry
             outcome, reason = classify(exc)
             if outcome is Outcome.INTERNAL:
                 log.exception("internal error in probe %s", self.name, extra={"probe": self.name})
             return self._result(ctx, outcome, start, end, headers_at, timings, code, reason, expiry)
         # The clock has stopped: everything below is free to take its time.
+        expiry = timings.cert_expiry
         if not self._expect.status_ok(code):
-            return self._result(ctx, Outcome.HTTP_STATUS, start, end, headers_at, timings, code,
-                                f"unexpected status {code}", expiry)  # fmt: skip
+            return self._result(
+                ctx,
+                Outcome.HTTP_STATUS,
+                start,
+                end,
+                headers_at,
+                timings,
+                code,
+                f"unexpected status {code}",
+                expiry,
+            )
         for check in self._checks:
-            reason = check(body)
-            if reason is not None:
-                return self._result(ctx, Outcome.ASSERTION_FAILED, start, end, headers_at,
-                                    timings, code, reason, expiry)  # fmt: skip
+            failure = check(body)
+            if failure is not None:
+                return self._result(
+                    ctx,
+                    Outcome.ASSERTION_FAILED,
+                    start,
+                    end,
+                    headers_at,
+                    timings,
+                    code,
+                    failure,
+                    expiry,
+                )
         return self._result(ctx, Outcome.SUCCESS, start, end, headers_at, timings, code, "", expiry)
 
     async def _read(self, resp: aiohttp.ClientResponse) -> bytes:
@@ -131,7 +160,7 @@ class HTTPProbe:
                 raise BodyTooLarge
             chunks.append(chunk)
 
-    def _result(
+    def _result(  # noqa: PLR0917 - private, hot path: positional is cheapest and all call sites are here
         self,
         ctx: RunContext,
         outcome: Outcome,
@@ -144,11 +173,11 @@ class HTTPProbe:
         expiry: float | None,
     ) -> ProbeResult:
         phases: dict[str, float] = {}
-        if t.dns_end:
-            phases[Phase.DNS] = t.dns_end - t.dns_start
-        if t.conn_end:
-            dns = (t.dns_end - t.dns_start) if t.dns_end else 0.0
-            phases[Phase.CONNECT] = max(0.0, t.conn_end - t.conn_start - dns)
+        dns = 0.0
+        if t.dns_start:  # a lookup that failed or timed out lasted until the end
+            dns = phases[Phase.DNS] = (t.dns_end or end) - t.dns_start
+        if t.conn_start:  # connect includes the lookup in aiohttp; take it out
+            phases[Phase.CONNECT] = max(0.0, (t.conn_end or end) - t.conn_start - dns)
         if headers_at:
             phases[Phase.TTFB] = headers_at - (t.conn_end or start)
             if outcome is not Outcome.TIMEOUT:
@@ -166,14 +195,3 @@ class HTTPProbe:
             wall_start=ctx.wall_start,
             lag=ctx.started - ctx.scheduled,
         )
-
-
-def _cert_expiry(resp: aiohttp.ClientResponse) -> float | None:
-    conn = resp.connection
-    transport = conn.transport if conn is not None else None
-    ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
-    if ssl_object is None:
-        return None
-    cert = ssl_object.getpeercert()
-    not_after = cert.get("notAfter") if cert else None
-    return float(ssl.cert_time_to_seconds(str(not_after))) if not_after else None

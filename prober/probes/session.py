@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import ssl
 import time
+from contextvars import ContextVar
 from types import SimpleNamespace
-from typing import Literal
+from typing import Any, Literal
 
 import aiohttp
 
@@ -22,10 +23,33 @@ perf = time.perf_counter
 class Timings:
     """Timestamps written by the trace hooks of one request (perf_counter seconds)."""
 
-    __slots__ = ("conn_end", "conn_start", "dns_end", "dns_start")
+    __slots__ = ("cert_expiry", "conn_end", "conn_start", "dns_end", "dns_start")
 
     def __init__(self) -> None:
         self.dns_start = self.dns_end = self.conn_start = self.conn_end = 0.0
+        self.cert_expiry: float | None = None
+
+
+# The Timings of the request being made in this task; read by the connector.
+CURRENT_TIMINGS: ContextVar[Timings | None] = ContextVar("prober_timings", default=None)
+
+
+class _CertReadingConnector(aiohttp.TCPConnector):
+    """Reads the peer certificate's expiry when a connection is handed out.
+
+    It must happen here: by the time a small response is returned to the caller,
+    aiohttp has already released the connection and its transport.
+    """
+
+    async def connect(self, req: Any, traces: Any, timeout: Any) -> Any:  # noqa: ASYNC109 - aiohttp's signature
+        conn = await super().connect(req, traces, timeout)
+        timings = CURRENT_TIMINGS.get()
+        if timings is not None and req.is_ssl() and conn.transport is not None:
+            ssl_object = conn.transport.get_extra_info("ssl_object")
+            cert = ssl_object.getpeercert() if ssl_object is not None else None
+            if cert and cert.get("notAfter"):
+                timings.cert_expiry = float(ssl.cert_time_to_seconds(str(cert["notAfter"])))
+        return conn
 
 
 async def _dns_start(_s: aiohttp.ClientSession, ctx: SimpleNamespace, _p: object) -> None:
@@ -82,7 +106,7 @@ class SessionPool:
         session = self._sessions.get(mode)
         if session is None or session.closed:
             fresh = mode == "fresh"
-            connector = aiohttp.TCPConnector(
+            connector = _CertReadingConnector(
                 limit=self._limit,
                 force_close=fresh,
                 use_dns_cache=not fresh,
