@@ -16,13 +16,14 @@ from pathlib import Path
 from types import TracebackType
 
 from .config import Config, ConfigError, load_config
-from .conventions import Outcome
 from .metrics import ProbeMetrics
 from .model import ProbeResult, RunContext
 from .probes import Probe, build_probe
 from .probes.session import SessionPool
+from .runner import execute
 from .scheduler import Clock, Scheduler
 from .sinks import LogSink, ResultsFile, Sink
+from .tracing import Tracing
 
 log = logging.getLogger("prober.agent")
 
@@ -49,11 +50,15 @@ class Agent:
         clock: Clock | None = None,
         extra_sinks: Sequence[Sink] = (),
         region_override: str | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self.config = config
         self.config_path = config_path
         self.region_override = region_override
         self._clock = clock
+        self.tracing = tracing
+        if tracing is None and config.tracing.enabled:
+            self.tracing = Tracing(config.tracing, config.region)
         self.sessions = SessionPool()
         self.metrics = ProbeMetrics(config.region, config.agent.labels, config.duration_buckets)
         self.results = ResultsFile(results_path, on_drop=self._count_drop) if results_path else None
@@ -108,6 +113,8 @@ class Agent:
         if self.results is not None:
             await self.results.close()
         await self.sessions.close()
+        if self.tracing is not None:  # bounded: a dead collector must not hold up exit
+            await asyncio.to_thread(self.tracing.shutdown, 3.0)
         log.info("agent stopped", extra={"runs_cut_short": cut})
 
     # --- config ------------------------------------------------------------------
@@ -131,6 +138,8 @@ class Agent:
         async with self._reload_lock:
             try:
                 config = load_config(self.config_path, region=self.region_override)
+                if config.tracing != self.config.tracing:
+                    log.warning("tracing settings change on restart only; keeping the running ones")
                 if config.agent.listen != self.config.agent.listen:
                     log.warning(
                         "listen address changes need a restart; keeping %s",
@@ -162,22 +171,7 @@ class Agent:
         clock = self.scheduler.clock if self.scheduler else None
         started = clock.monotonic() if clock else time.monotonic()
         ctx = RunContext(self._run_id(), planned, started, time.time())
-        try:
-            result = await probe.run(ctx)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.exception("probe %s raised; counted as internal", name, extra={"probe": name})
-            result = ProbeResult(
-                probe=name,
-                target=probe.target,
-                outcome=Outcome.INTERNAL,
-                duration=0.0,
-                error=f"{type(exc).__name__}",
-                run_id=ctx.run_id,
-                wall_start=ctx.wall_start,
-                lag=started - planned,
-            )
+        result = await execute(probe, ctx, self.tracing)
         self.record(result)
 
     def record(self, result: ProbeResult) -> None:
@@ -200,6 +194,11 @@ class Agent:
 
     def _count_drop(self) -> None:
         self.metrics.results_dropped += 1
+
+    @property
+    def health(self) -> dict[str, float]:
+        """Agent state for the metrics collector, trace export counters included."""
+        return {**self.state, **self.tracing.counters} if self.tracing else self.state
 
     @property
     def inflight(self) -> int:

@@ -371,6 +371,30 @@ class AgentConfig(_Strict):
         return value
 
 
+class TracingConfig(_Strict):
+    """OpenTelemetry export. Unset endpoint/headers fall back to OTEL_EXPORTER_OTLP_* env."""
+
+    enabled: bool = False
+    endpoint: str | None = None
+    protocol: Literal["grpc", "http/protobuf"] | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    sample_ratio: float = Field(default=1.0, ge=0, le=1)
+    propagate: bool = True  # send W3C traceparent/tracestate with every probe request
+    max_queue: int = Field(default=2048, ge=1)
+    batch_size: int = Field(default=512, ge=1)
+    export_interval: Duration = 2.0
+    export_timeout: Duration = 5.0
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, value: str | None) -> str | None:
+        if value is not None:
+            url = URL(value)
+            if url.scheme not in ("http", "https") or not url.host:
+                raise ValueError(f"must be an http:// or https:// URL, got {value!r}")
+        return value
+
+
 def parse_listen(value: str) -> tuple[str, int]:
     host, sep, port = value.rpartition(":")
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
@@ -382,6 +406,7 @@ class Config(_Strict):
     agent: AgentConfig = AgentConfig()
     defaults: Defaults = Defaults()
     slos: tuple[SLOConfig, ...] = ()
+    tracing: TracingConfig = TracingConfig()
     probes: tuple[ProbeConfig, ...] = Field(min_length=1)
     # Filled by load_config, not by the user.
     source: str = Field(default="<memory>", exclude=True)

@@ -60,6 +60,9 @@ CONFIG_RELOADS_TOTAL: Final = "prober_config_reloads_total"
 PROBES_CONFIGURED: Final = "prober_probes_configured"
 RESULTS_DROPPED: Final = "prober_results_dropped_total"
 BUILD_INFO: Final = "prober_build_info"
+TRACE_SPANS_EXPORTED: Final = "prober_trace_spans_exported_total"
+TRACE_SPANS_DROPPED: Final = "prober_trace_spans_dropped_total"
+TRACE_SPANS_FAILED: Final = "prober_trace_spans_failed_total"
 
 # --- label names --------------------------------------------------------------
 L_PROBE: Final = "probe"

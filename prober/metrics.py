@@ -225,6 +225,13 @@ class ProberCollector(Collector):
             "fired. Runs measured under high lag read slow.",
             value=state.get("loop_lag", 0.0),
         )
+        for key, name, help_text in (
+            ("spans_exported", c.TRACE_SPANS_EXPORTED, "Spans the collector accepted."),
+            ("spans_dropped", c.TRACE_SPANS_DROPPED, "Spans dropped: the export queue was full."),
+            ("spans_failed", c.TRACE_SPANS_FAILED, "Spans the collector did not accept."),
+        ):
+            if key in state:
+                yield CounterMetricFamily(name, help_text, value=state[key])
         info = GaugeMetricFamily(
             c.BUILD_INFO, "prober build; always 1.", labels=["version", c.L_REGION]
         )

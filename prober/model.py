@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from .conventions import Outcome
@@ -15,6 +16,7 @@ class RunContext:
     scheduled: float  # monotonic time the run was planned for
     started: float  # monotonic time it actually started
     wall_start: float  # unix time of `started`, for the results file
+    headers: Mapping[str, str] | None = None  # trace context to send with the request
 
 
 @dataclass(frozen=True, slots=True)

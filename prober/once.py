@@ -12,8 +12,10 @@ from .config import Config
 from .model import ProbeResult, RunContext
 from .probes import build_probe
 from .probes.session import SessionPool
+from .runner import execute
 from .sinks import ResultsFile, Sink
 from .stats import StatsSink
+from .tracing import Tracing
 
 
 async def run_once(
@@ -34,6 +36,7 @@ async def run_once(
         sinks.append(results)
     sessions = SessionPool()
     run_id = RunIds()
+    tracing = Tracing(config.tracing, config.region) if config.tracing.enabled else None
     region = config.region
 
     async def one_probe(probe_config_index: int) -> None:
@@ -42,7 +45,7 @@ async def run_once(
             if i and pace:
                 await asyncio.sleep(pace)
             now = time.monotonic()
-            result = await probe.run(RunContext(run_id(), now, now, time.time()))
+            result = await execute(probe, RunContext(run_id(), now, now, time.time()), tracing)
             for sink in sinks:
                 sink.record(result, region)
             if on_result is not None:
@@ -52,6 +55,8 @@ async def run_once(
         await asyncio.gather(*(one_probe(i) for i in range(len(config.probes))))
     finally:
         await sessions.close()
+        if tracing is not None:
+            await asyncio.to_thread(tracing.shutdown, 3.0)
         if results is not None:
             await results.close()
     return stats

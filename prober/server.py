@@ -19,7 +19,7 @@ def build_registry(agent: Agent) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(
         ProberCollector(
-            lambda: agent.metrics, lambda: agent.inflight, lambda: agent.state, __version__
+            lambda: agent.metrics, lambda: agent.inflight, lambda: agent.health, __version__
         )
     )
     ProcessCollector(registry=registry)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Protocol
 
 from .http import HTTPProbe
@@ -18,6 +19,9 @@ class Probe(Protocol):
     target: str
     timeout: float
     interval: float
+
+    @property
+    def span_attributes(self) -> Mapping[str, str | int]: ...
 
     async def run(self, ctx: RunContext) -> ProbeResult: ...
 

@@ -66,11 +66,22 @@ class HTTPProbe:
         self._max_body = probe.expect.max_body_bytes
         self._checks = compile_checks(probe.expect)
         self._read_body = self._method != "HEAD"
+        secret_params = config.agent.secret_query_params
+        self.span_attributes: dict[str, str | int] = {
+            "http.request.method": self._method,
+            "url.full": self._redact(safe_url(self._url, secret_params, keep_query=True)),
+            "url.scheme": self._url.scheme,
+            "server.address": self._url.host or "",
+            "server.port": self._url.port or (443 if self._https else 80),
+            "prober.target": self.target,
+        }
 
     async def run(self, ctx: RunContext) -> ProbeResult:
         timings = Timings()
         headers = dict(self._headers)
         headers[self._id_header] = ctx.run_id
+        if ctx.headers:
+            headers.update(ctx.headers)
         code: int | None = None
         body = b""
         if self._https:

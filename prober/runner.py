@@ -1,0 +1,50 @@
+"""One probe run, from context to classified (and, when tracing is on, traced) result.
+
+Shared by the agent and `prober once`, so both count, trace and classify alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+
+from .conventions import Outcome
+from .model import ProbeResult, RunContext
+from .probes import Probe
+from .tracing import Tracing
+
+log = logging.getLogger("prober.agent")
+
+
+async def execute(probe: Probe, ctx: RunContext, tracing: Tracing | None) -> ProbeResult:
+    """Run `probe` once. Never raises, except on cancellation."""
+    span = None
+    if tracing is not None:
+        span, headers = tracing.start(probe.name, ctx.run_id, probe.span_attributes)
+        ctx = dataclasses.replace(ctx, headers=headers)
+    try:
+        result = await probe.run(ctx)
+    except asyncio.CancelledError:
+        if span is not None:
+            span.end()
+        raise
+    except Exception as exc:
+        log.exception(
+            "probe %s raised; counted as internal", probe.name, extra={"probe": probe.name}
+        )
+        result = ProbeResult(
+            probe=probe.name,
+            target=probe.target,
+            outcome=Outcome.INTERNAL,
+            duration=0.0,
+            error=type(exc).__name__,
+            run_id=ctx.run_id,
+            wall_start=ctx.wall_start,
+            lag=ctx.started - ctx.scheduled,
+        )
+    if span is not None and tracing is not None:
+        trace_id, span_id = tracing.finish(span, result)
+        if trace_id:
+            result = dataclasses.replace(result, trace_id=trace_id, span_id=span_id)
+    return result

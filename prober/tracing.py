@@ -1,0 +1,259 @@
+"""OpenTelemetry: a span per probe run, W3C trace context into the request, OTLP export.
+
+Export never slows probing: ended spans go into a bounded queue that a background
+thread drains in batches. When the collector is down, slow or refusing, the queue
+fills and further spans are dropped and counted, with one log line when trouble
+starts and one when it ends, instead of a line per failure. With tracing off
+nothing here is constructed and the probe path does not look at it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping, Sequence
+
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from opentelemetry.trace import (
+    SpanKind,
+    Status,
+    StatusCode,
+    format_span_id,
+    format_trace_id,
+    set_span_in_context,
+)
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from . import __version__
+from .config import TracingConfig
+from .conventions import Outcome
+from .model import ProbeResult
+
+log = logging.getLogger("prober.tracing")
+# The OTLP exporters log every retry and failure; we report export health ourselves.
+logging.getLogger("opentelemetry.exporter").setLevel(logging.CRITICAL)
+
+
+class BoundedSpanProcessor(SpanProcessor):
+    """Batches sampled spans to an exporter from a queue that never grows past `max_queue`."""
+
+    def __init__(
+        self,
+        exporter: SpanExporter,
+        max_queue: int = 2048,
+        batch_size: int = 512,
+        interval: float = 2.0,
+        target: str = "collector",
+    ) -> None:
+        self._exporter = exporter
+        self._max = max_queue
+        self._batch = batch_size
+        self._interval = interval
+        self._target = target
+        self._queue: deque[ReadableSpan] = deque()
+        self._cond = threading.Condition()
+        self._closing = False
+        self._flush_requested = False
+        self.dropped = 0
+        self.exported = 0
+        self.failed = 0
+        self._failing = False
+        self._warned_drop = False
+        self._thread = threading.Thread(target=self._work, name="prober-span-export", daemon=True)
+        self._thread.start()
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        return
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if span.context is None or not span.context.trace_flags.sampled:
+            return
+        with self._cond:
+            if self._closing or len(self._queue) >= self._max:
+                self.dropped += 1
+                first_drop = not self._warned_drop
+                self._warned_drop = True
+            else:
+                self._queue.append(span)
+                first_drop = False
+                if len(self._queue) >= self._batch:
+                    self._cond.notify()
+        if first_drop:
+            log.warning(
+                "span queue full (%d): dropping spans until %s catches up; "
+                "counted in prober_trace_spans_dropped_total",
+                self._max,
+                self._target,
+            )
+
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                if (
+                    not self._closing
+                    and not self._flush_requested
+                    and len(self._queue) < self._batch
+                ):
+                    self._cond.wait(self._interval)
+                batch = [self._queue.popleft() for _ in range(min(self._batch, len(self._queue)))]
+                done = self._closing and not self._queue
+                if not self._queue:
+                    self._flush_requested = False
+                    self._cond.notify_all()
+            if batch:
+                self._export(batch)
+            if done:
+                return
+
+    def _export(self, batch: Sequence[ReadableSpan]) -> None:
+        try:
+            ok = self._exporter.export(batch) is SpanExportResult.SUCCESS
+        except Exception:  # an exporter bug must not kill the thread
+            ok = False
+        if ok:
+            self.exported += len(batch)
+            if self._failing:
+                self._failing = False
+                self._warned_drop = False
+                log.info("span export to %s recovered", self._target)
+        else:
+            self.failed += len(batch)
+            if not self._failing:
+                self._failing = True
+                log.warning(
+                    "span export to %s failing; spans are counted in "
+                    "prober_trace_spans_failed_total until it recovers",
+                    self._target,
+                )
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        deadline = time.monotonic() + timeout_millis / 1000
+        with self._cond:
+            self._flush_requested = True
+            self._cond.notify_all()
+            while self._queue and time.monotonic() < deadline:
+                self._cond.wait(max(0.0, deadline - time.monotonic()))
+            return not self._queue
+
+    def shutdown(self, timeout: float = 5.0) -> None:
+        """Export what is queued within `timeout`; what is left after that is dropped."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        self._thread.join(timeout)
+        with self._cond:
+            self.dropped += len(self._queue)
+            self._queue.clear()
+        self._exporter.shutdown()
+
+
+def _exporter(cfg: TracingConfig) -> tuple[SpanExporter, str]:
+    env = os.environ
+    protocol = (
+        cfg.protocol
+        or env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+        or env.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+        or "grpc"
+    )
+    headers = dict(cfg.headers) or None
+    timeout = cfg.export_timeout
+    if protocol == "http/protobuf":
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # noqa: PLC0415
+            OTLPSpanExporter as HTTPExporter,
+        )
+
+        endpoint = cfg.endpoint
+        if endpoint and not endpoint.rstrip("/").endswith("/v1/traces"):
+            endpoint = endpoint.rstrip("/") + "/v1/traces"
+        http = HTTPExporter(endpoint=endpoint, headers=headers, timeout=timeout)
+        return http, endpoint or "the OTLP/HTTP endpoint"
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (  # noqa: PLC0415
+        OTLPSpanExporter as GRPCExporter,
+    )
+
+    insecure = cfg.endpoint.startswith("http://") if cfg.endpoint else None
+    grpc = GRPCExporter(endpoint=cfg.endpoint, insecure=insecure, headers=headers, timeout=timeout)
+    return grpc, cfg.endpoint or "the OTLP/gRPC endpoint"
+
+
+class Tracing:
+    """Owns the tracer provider; starts and finishes the span of each probe run."""
+
+    def __init__(
+        self, cfg: TracingConfig, region: str, exporter: SpanExporter | None = None
+    ) -> None:
+        target = "the test exporter"
+        if exporter is None:
+            exporter, target = _exporter(cfg)
+        resource = Resource.create(
+            {
+                "service.name": "prober",
+                "service.version": __version__,
+                "cloud.region": region,
+                "host.name": socket.gethostname(),
+            }
+        )
+        self.provider = TracerProvider(
+            resource=resource, sampler=ParentBased(TraceIdRatioBased(cfg.sample_ratio))
+        )
+        self.processor = BoundedSpanProcessor(
+            exporter, cfg.max_queue, cfg.batch_size, cfg.export_interval, target
+        )
+        self.provider.add_span_processor(self.processor)
+        self.tracer = self.provider.get_tracer("prober", __version__)
+        self.propagator = TraceContextTextMapPropagator() if cfg.propagate else None
+        self.region = region
+
+    def start(
+        self, probe: str, run_id: str, attributes: Mapping[str, str | int]
+    ) -> tuple[trace.Span, dict[str, str]]:
+        """Start the span of one run; returns it and the headers that carry its context."""
+        span = self.tracer.start_span(
+            str(attributes.get("http.request.method", "probe")),
+            kind=SpanKind.CLIENT,
+            attributes={
+                **attributes,
+                "prober.probe": probe,
+                "prober.region": self.region,
+                "prober.run_id": run_id,
+            },
+        )
+        headers: dict[str, str] = {}
+        if self.propagator is not None:
+            self.propagator.inject(headers, context=set_span_in_context(span))
+        return span, headers
+
+    @staticmethod
+    def finish(span: trace.Span, result: ProbeResult) -> tuple[str, str]:
+        """End the span with the run's outcome; returns (trace_id, span_id) if sampled."""
+        span.set_attribute("prober.outcome", result.outcome.value)
+        if result.code is not None:
+            span.set_attribute("http.response.status_code", result.code)
+        if result.outcome is not Outcome.SUCCESS:
+            error_type = (
+                str(result.code) if result.outcome is Outcome.HTTP_STATUS else result.outcome.value
+            )
+            span.set_attribute("error.type", error_type)
+            span.set_status(Status(StatusCode.ERROR, result.error or result.outcome.value))
+        span.end()
+        ctx = span.get_span_context()
+        if not ctx.trace_flags.sampled:
+            return "", ""
+        return format_trace_id(ctx.trace_id), format_span_id(ctx.span_id)
+
+    @property
+    def counters(self) -> dict[str, float]:
+        p = self.processor
+        return {"spans_exported": p.exported, "spans_dropped": p.dropped, "spans_failed": p.failed}
+
+    def shutdown(self, timeout: float = 5.0) -> None:
+        self.processor.shutdown(timeout)
