@@ -127,18 +127,24 @@ def run_async(coro: Coroutine[Any, Any, int]) -> int:
         return runner.run(coro)
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 # --- commands ----------------------------------------------------------------------
 def cmd_check(args: argparse.Namespace) -> int:
     config = load_or_exit(args.config, args.region)
-    out = Console()
+    out = Console(soft_wrap=True)
     out.print(
-        f"[green]ok[/] {args.config}: {len(config.probes)} probes, {len(config.slos)} SLOs, "
+        f"[green]ok[/] {args.config}: {_count(len(config.probes), 'probe')}, "
+        f"{_count(len(config.slos), 'SLO')}, "
         f"region {config.region}, metrics on {config.agent.listen}"
     )
     for p in config.probes:
         slo = f" -> SLO {p.slo}" if p.slo else ""
+        what = f"{len(p.steps)}-step scenario" if p.kind == "scenario" else p.method
         out.print(
-            f"  {p.name}: {p.method} {p.target_label} every "
+            f"  {p.name}: {what} {p.target_label} every "
             f"{format_duration(config.interval(p))}, timeout "
             f"{format_duration(config.timeout(p))}{slo}",
             highlight=False,
@@ -147,7 +153,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_once(args: argparse.Namespace) -> int:
-    from .console import console, summary_json, summary_table  # noqa: PLC0415 - fast `check`
+    from .console import console, steps_table, summary_json, summary_table  # noqa: PLC0415
     from .once import run_once  # noqa: PLC0415
 
     config = load_or_exit(args.config, args.region)
@@ -184,7 +190,11 @@ def cmd_once(args: argparse.Namespace) -> int:
         if args.output == "json":
             print(json.dumps(summary_json(stats), indent=2))
         else:
-            console().print(summary_table(stats, title=f"prober once: {args.count} runs per probe"))
+            out = console()
+            out.print(summary_table(stats, title=f"prober once: {args.count} runs per probe"))
+            for probe_stats in stats.by_probe.values():
+                if probe_stats.steps:
+                    out.print(steps_table(probe_stats))
         return EXIT_VIOLATED if stats.violated else EXIT_OK
 
     return run_async(main())

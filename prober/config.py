@@ -7,6 +7,7 @@ error; a bad reload is refused before it replaces the running config.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Mapping
@@ -18,7 +19,9 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     ValidationError,
     field_validator,
     model_validator,
@@ -36,6 +39,7 @@ Size = Annotated[int, BeforeValidator(parse_size)]
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _LABEL_NAME_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _TARGET_RE = re.compile(r"^[A-Za-z0-9_.:\[\]-]{1,128}$")
+_USERINFO = re.compile(r"[^/@]*@")
 _STATUS_RANGE = re.compile(r"^([1-5])xx$|^(\d{3})-(\d{3})$|^(\d{3})$")
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 RESERVED_LABELS = frozenset(
@@ -115,6 +119,10 @@ def _parse_status(value: object) -> tuple[tuple[int, int], ...]:
                 f"invalid status {item!r}: codes are 100-599 and a range goes low-high"
             )
         ranges.append((low, high))
+    if not ranges:
+        raise ValueError(
+            "list at least one status: use a code (200), a class (2xx) or a range (200-299)"
+        )
     return tuple(ranges)
 
 
@@ -170,30 +178,30 @@ class TLS(_Strict):
         return self
 
 
-class ProbeConfig(_Strict):
-    name: str
-    kind: Literal["http"] = "http"
-    url: str
-    target: str | None = Field(
-        default=None, description="bounded `target` label; default host[:port]"
-    )
+TEMPLATE_RE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+
+
+def _check_name(value: str) -> str:
+    if not _NAME_RE.match(value):
+        raise ValueError(f"invalid name {value!r}: 1-64 of letters, digits, '_', '.', '-'")
+    return value
+
+
+def _host_label(url: URL) -> str:
+    host = url.host or ""
+    host = f"[{host}]" if ":" in host else host
+    return host if url.is_default_port() else f"{host}:{url.port}"
+
+
+class _Request(_Strict):
+    """The HTTP options shared by a probe and a scenario step."""
+
     method: str = "GET"
+    url: str
     headers: dict[str, str] = Field(default_factory=dict)
     body: str | None = None
     json_body: Any = Field(default=None, alias="json")
     expect: Expect = Expect()
-    interval: Duration | None = None
-    timeout: Duration | None = None
-    tls: TLS = TLS()
-    connection: Literal["fresh", "keepalive"] = "fresh"
-    slo: str | None = None
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        if not _NAME_RE.match(value):
-            raise ValueError(f"invalid name {value!r}: 1-64 of letters, digits, '_', '.', '-'")
-        return value
 
     @field_validator("method")
     @classmethod
@@ -205,17 +213,49 @@ class ProbeConfig(_Strict):
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
+        authority = value.split("://", 1)[-1].split("/", 1)[0]
+        if TEMPLATE_RE.search(value.split("://", 1)[0]) or TEMPLATE_RE.search(authority):
+            raise ValueError("variables like {{nonce}} can only be used in the path and query")
         try:
-            url = URL(value)
+            url = URL(TEMPLATE_RE.sub("x", value))
         except (ValueError, TypeError):
             raise ValueError("not a valid URL") from None
         if url.scheme not in ("http", "https") or not url.host:
-            bare = value.split("?", maxsplit=1)[0]
+            bare = _USERINFO.sub("", value.split("?", maxsplit=1)[0], count=1)
             shown = str(url.with_user(None).with_query(None)) if url.host else repr(bare)
             raise ValueError(
                 f"must be an absolute http:// or https:// URL with a host, got {shown}"
             )
         return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> _Request:
+        if self.body is not None and "json_body" in self.model_fields_set:
+            raise ValueError("give body or json, not both")
+        if URL(TEMPLATE_RE.sub("x", self.url)).user is not None and any(
+            h.lower() == "authorization" for h in self.headers
+        ):
+            raise ValueError("url has credentials and headers has Authorization: use one of them")
+        return self
+
+
+class _Scheduled(_Strict):
+    """What every kind of probe has: identity, schedule, transport, SLO."""
+
+    name: str
+    target: str | None = Field(
+        default=None, description="bounded `target` label; default host[:port]"
+    )
+    interval: Duration | None = None
+    timeout: Duration | None = None
+    tls: TLS = TLS()
+    connection: Literal["fresh", "keepalive"] = "fresh"
+    slo: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _check_name(value)
 
     @field_validator("target")
     @classmethod
@@ -226,24 +266,78 @@ class ProbeConfig(_Strict):
             )
         return value
 
-    @model_validator(mode="after")
-    def _consistent(self) -> ProbeConfig:
-        if self.body is not None and "json_body" in self.model_fields_set:
-            raise ValueError("give body or json, not both")
-        if URL(self.url).user is not None and any(
-            h.lower() == "authorization" for h in self.headers
-        ):
-            raise ValueError("url has credentials and headers has Authorization: use one of them")
-        return self
+
+class ProbeConfig(_Request, _Scheduled):
+    """A single HTTP request per run."""
+
+    kind: Literal["http"] = "http"
 
     @property
     def target_label(self) -> str:
-        if self.target:
-            return self.target
-        url = URL(self.url)
-        host = url.host or ""
-        host = f"[{host}]" if ":" in host else host
-        return host if url.is_default_port() else f"{host}:{url.port}"
+        return self.target or _host_label(URL(self.url))
+
+
+class Capture(_Strict):
+    """Where a step finds a value for later steps: a JSON field, a header, a regex group."""
+
+    json_path: str | None = Field(default=None, alias="json")
+    header: str | None = None
+    regex: Regex | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Capture:
+        if sum(x is not None for x in (self.json_path, self.header, self.regex)) != 1:
+            raise ValueError("give exactly one of json, header or regex")
+        return self
+
+
+class StepConfig(_Request):
+    name: str
+    capture: dict[str, Capture] = Field(default_factory=dict)
+    always_run: bool = False  # cleanup: runs even after an earlier step failed
+    timeout: Duration | None = None  # always_run steps only: their own time budget
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _check_name(value)
+
+    @model_validator(mode="after")
+    def _timeout_only_for_cleanup(self) -> StepConfig:
+        if self.timeout is not None and not self.always_run:
+            raise ValueError("timeout is for always_run steps; others share the probe's timeout")
+        return self
+
+
+class ScenarioConfig(_Scheduled):
+    """Ordered HTTP steps run as one probe run, sharing variables."""
+
+    kind: Literal["scenario"]
+    steps: tuple[StepConfig, ...]
+
+    @field_validator("steps")
+    @classmethod
+    def _some_steps(cls, value: tuple[StepConfig, ...]) -> tuple[StepConfig, ...]:
+        if not value:  # not min_length: its message would repeat after every step error
+            raise ValueError("list at least one step")
+        return value
+
+    @property
+    def target_label(self) -> str:
+        return self.target or _host_label(URL(TEMPLATE_RE.sub("x", self.steps[0].url)))
+
+
+def _probe_kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return str(value.get("kind", "http"))
+    return str(getattr(value, "kind", "http"))
+
+
+AnyProbe = Annotated[
+    Annotated[ProbeConfig, Tag("http")] | Annotated[ScenarioConfig, Tag("scenario")],
+    Discriminator(_probe_kind),
+]
+PROBE_KIND_TAGS = frozenset({"http", "scenario"})
 
 
 class AvailabilitySLO(_Strict):
@@ -338,7 +432,7 @@ class SLOConfig(_Strict):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        return ProbeConfig._name(value)
+        return _check_name(value)
 
 
 class Defaults(_Strict):
@@ -365,7 +459,10 @@ class AgentConfig(_Strict):
     def _labels(cls, value: dict[str, str]) -> dict[str, str]:
         for name in value:
             if not _LABEL_NAME_RE.match(name) or name.startswith("__"):
-                raise ValueError(f"invalid label name {name!r}")
+                raise ValueError(
+                    f"invalid label name {name!r}: "
+                    "use letters, digits and '_', not starting with a digit or '__'"
+                )
             if name in RESERVED_LABELS:
                 raise ValueError(f"label {name!r} is set by prober and cannot be overridden")
         return value
@@ -391,7 +488,9 @@ class TracingConfig(_Strict):
         if value is not None:
             url = URL(value)
             if url.scheme not in ("http", "https") or not url.host:
-                raise ValueError(f"must be an http:// or https:// URL, got {value!r}")
+                shown = url.with_user(None).with_query(None) if url.host else value
+                bare = _USERINFO.sub("", str(shown), count=1)
+                raise ValueError(f"must be an http:// or https:// URL, got {bare!r}")
         return value
 
 
@@ -407,21 +506,28 @@ class Config(_Strict):
     defaults: Defaults = Defaults()
     slos: tuple[SLOConfig, ...] = ()
     tracing: TracingConfig = TracingConfig()
-    probes: tuple[ProbeConfig, ...] = Field(min_length=1)
+    probes: tuple[AnyProbe, ...]
     # Filled by load_config, not by the user.
     source: str = Field(default="<memory>", exclude=True)
     redactor: Redactor = Field(default_factory=Redactor, exclude=True)
 
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
 
+    @field_validator("probes")
+    @classmethod
+    def _some_probes(cls, value: tuple[AnyProbe, ...]) -> tuple[AnyProbe, ...]:
+        if not value:
+            raise ValueError("list at least one probe")
+        return value
+
     @property
     def region(self) -> str:
         return self.agent.region or "local"
 
-    def interval(self, probe: ProbeConfig) -> float:
+    def interval(self, probe: ProbeConfig | ScenarioConfig) -> float:
         return probe.interval or self.defaults.interval
 
-    def timeout(self, probe: ProbeConfig) -> float:
+    def timeout(self, probe: ProbeConfig | ScenarioConfig) -> float:
         return probe.timeout or self.defaults.timeout
 
     def slo(self, name: str | None) -> SLOConfig | None:
@@ -472,27 +578,112 @@ def parse_config(
     if subst.errors:
         raise ConfigError([f"{name}: {p}: {redactor(m)}" for p, m in subst.errors])
     assert isinstance(tree, dict)
-    agent = dict(tree.get("agent") or {})
+    agent = tree.get("agent") or {}
+    if not isinstance(agent, dict):
+        raise ConfigError([f"{name}: agent: expected a mapping (region, listen, labels, ...)"])
+    agent = dict(agent)
     if region or env.get("PROBER_REGION"):
         agent["region"] = region or env["PROBER_REGION"]
     tree["agent"] = agent
+    for probe in tree.get("probes") or []:
+        tls = probe.get("tls") if isinstance(probe, dict) else None
+        if isinstance(tls, dict):
+            for key in ("ca_file", "cert_file", "key_file"):
+                if isinstance(tls.get(key), str):
+                    tls[key] = str(base_dir / tls[key])
     try:
         config = Config.model_validate({**tree, "source": name, "redactor": redactor})
     except ValidationError as exc:
         raise ConfigError([_format_error(name, tree, e, redactor) for e in exc.errors()]) from None
     # URL userinfo is a secret wherever it came from.
-    for probe in config.probes:
-        url = URL(probe.url)
+    for request in iter_requests(config):
+        url = URL(TEMPLATE_RE.sub("x", request.url))
         for part in (url.password, url.user):
             if part and len(part) >= 4:
                 redactor.add(part)
-        for header in probe.headers.values():
-            if len(header) >= 4:
+        for header in request.headers.values():
+            if len(header) >= 4 and not TEMPLATE_RE.fullmatch(header):
                 redactor.add(header)
     errors = _check_references(config)
     if errors:
         raise ConfigError([f"{name}: {redactor(line)}" for line in errors])
     return config
+
+
+def iter_requests(config: Config) -> list[_Request]:
+    """Every HTTP request the config describes: probes and scenario steps."""
+    out: list[_Request] = []
+    for probe in config.probes:
+        out.extend(probe.steps if isinstance(probe, ScenarioConfig) else [probe])
+    return out
+
+
+# Variables every scenario run has; captures add more.
+BUILTIN_VARIABLES = ("nonce", "uuid", "timestamp", "run_id", "region", "probe")
+
+
+def _step_templates(step: StepConfig) -> list[tuple[str, str]]:
+    """(field, text) of every place in a step where {{variables}} are substituted."""
+    places = [("url", step.url)]
+    places += [(f"headers.{k}", v) for k, v in step.headers.items()]
+    if step.body is not None:
+        places.append(("body", step.body))
+    if "json_body" in step.model_fields_set:
+        places.append(("json", json.dumps(step.json_body)))
+    for i, a in enumerate(step.expect.json_fields):
+        if isinstance(a.equals, str):
+            places.append((f"expect.json[{i}].equals", a.equals))
+        if a.matches is not None:
+            places.append((f"expect.json[{i}].matches", a.matches.pattern))
+    for name in ("body_regex", "body_not_regex"):
+        pattern = getattr(step.expect, name)
+        if pattern is not None:
+            places.append((f"expect.{name}", pattern.pattern))
+    return places
+
+
+def _check_scenario(
+    where: str, probe: ScenarioConfig, timeout: float, interval: float
+) -> list[str]:
+    errors: list[str] = []
+    known = set(BUILTIN_VARIABLES)
+    later: dict[str, int] = {}
+    for i, step in enumerate(probe.steps):
+        for var in step.capture:
+            later.setdefault(var, i)
+    seen_steps: dict[str, int] = {}
+    for i, step in enumerate(probe.steps):
+        at = f"{where}.steps[{i}] ({step.name})"
+        if step.name in seen_steps:
+            errors.append(
+                f"{at}.name: duplicate step name, first used by steps[{seen_steps[step.name]}]"
+            )
+        seen_steps.setdefault(step.name, i)
+        for place, text in _step_templates(step):
+            for var in TEMPLATE_RE.findall(text):
+                if var in known:
+                    continue
+                if var in later:
+                    errors.append(
+                        f"{at}.{place}: variable {var!r} is captured by a later step "
+                        f"(steps[{later[var]}] {probe.steps[later[var]].name})"
+                    )
+                else:
+                    errors.append(
+                        f"{at}.{place}: unknown variable {var!r} "
+                        f"(known here: {', '.join(sorted(known))})"
+                    )
+        for var in step.capture:
+            if var in BUILTIN_VARIABLES:
+                errors.append(f"{at}.capture.{var}: {var!r} is a built-in variable")
+            known.add(var)
+    cleanup = sum(s.timeout or 0.0 for s in probe.steps if s.always_run)
+    if timeout + cleanup >= interval:
+        errors.append(
+            f"{where}.timeout: timeout plus always_run step timeouts must be shorter than the "
+            f"interval ({format_duration(timeout + cleanup)} >= {format_duration(interval)})"
+        )
+    return errors
 
 
 def _check_references(config: Config) -> list[str]:
@@ -507,10 +698,14 @@ def _check_references(config: Config) -> list[str]:
             )
         seen.setdefault(probe.name, i)
         interval, timeout = config.interval(probe), config.timeout(probe)
-        if timeout >= interval:
+        if isinstance(probe, ScenarioConfig):
+            errors.extend(_check_scenario(where, probe, timeout, interval))
+        elif timeout >= interval:
             errors.append(
                 f"{where}.timeout: must be shorter than the interval "
-                f"({format_duration(timeout)} >= {format_duration(interval)})"
+                f"({format_duration(timeout)}{'' if probe.timeout else ' from defaults.timeout'}"
+                f" >= {format_duration(interval)}"
+                f"{'' if probe.interval else ' from defaults.interval'})"
             )
         if probe.slo is not None and probe.slo not in slo_names:
             known = ", ".join(sorted(slo_names)) or "none defined"
@@ -536,7 +731,12 @@ def _format_error(name: str, tree: dict[str, Any], error: Any, redactor: Redacto
     loc: tuple[str | int, ...] = error["loc"]
     parts: list[str] = []
     node: Any = tree
+    after_index = False
     for item in loc:
+        if after_index and item in PROBE_KIND_TAGS:  # the union's tag, not a field
+            after_index = False
+            continue
+        after_index = isinstance(item, int)
         if isinstance(item, int):
             label = f"[{item}]"
             node = node[item] if isinstance(node, list) and item < len(node) else None
@@ -552,4 +752,7 @@ def _format_error(name: str, tree: dict[str, Any], error: Any, redactor: Redacto
     message = _MESSAGES.get(error["type"]) or str(error["msg"]).removeprefix("Value error, ")
     if error["type"] == "missing" and loc == ("probes",):
         message = "missing required field: list at least one probe"
+    if error["type"] == "union_tag_invalid":
+        field += ".kind"
+        message = f"unknown kind {error['ctx']['tag']!r}: use http or scenario"
     return f"{name}: {field}: {redactor(message)}"

@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .conventions import Outcome
-from .stats import ProbeStats, StatsSink
+from .stats import ProbeStats, StatsSink, percentile
 
 _OUTCOME_STYLE = {Outcome.SUCCESS.value: "green"}
 
@@ -85,6 +85,35 @@ def summary_table(sink: StatsSink, title: str = "", latest: bool = False) -> Tab
     return table
 
 
+def steps_table(stats: ProbeStats) -> Table:
+    """Per-step breakdown of a scenario probe."""
+    table = Table(title=f"{stats.probe}: steps", title_justify="left")
+    table.add_column("step", style="bold")
+    table.add_column("ran", justify="right")
+    table.add_column("p50 ms", justify="right")
+    table.add_column("p95 ms", justify="right")
+    table.add_column("max ms", justify="right")
+    table.add_column("outcomes")
+    failing = stats.outcomes.total() - stats.outcomes["success"]
+    for name, step in stats.steps.items():
+        ordered = sorted(step.durations)
+        text = Text()
+        for i, (outcome, count) in enumerate(step.outcomes.most_common()):
+            text.append(
+                (" " if i else "") + f"{outcome}={count}", style=_OUTCOME_STYLE.get(outcome, "red")
+            )
+        table.add_row(
+            name,
+            f"{step.runs}/{stats.runs}",
+            _ms(percentile(ordered, 50)),
+            _ms(percentile(ordered, 95)),
+            _ms(ordered[-1] if ordered else math.nan),
+            text,
+        )
+    table.caption = f"{failing} failed run(s); a step that did not run was skipped after a failure"
+    return table
+
+
 def summary_json(sink: StatsSink) -> dict[str, Any]:
     def num(x: float) -> float | None:
         return None if math.isnan(x) else round(x, 6)
@@ -106,6 +135,16 @@ def summary_json(sink: StatsSink) -> dict[str, Any]:
             "outcomes": dict(s.outcomes),
             "violations": s.verdict(),
         }
+        if s.steps:
+            entry["steps"] = {
+                name: {
+                    "runs": st.runs,
+                    "outcomes": dict(st.outcomes),
+                    "p50_seconds": num(percentile(sorted(st.durations), 50)),
+                    "p95_seconds": num(percentile(sorted(st.durations), 95)),
+                }
+                for name, st in s.steps.items()
+            }
         if s.slo:
             entry["objectives"] = {
                 "availability": s.slo.availability.objective / 100,

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-_REF = re.compile(r"\$\$|\$\{([^}]*)\}")
+_REF = re.compile(r"\$\$|\$\{([^}]*)\}|\$\{")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Keys under which a substituted value is treated as a secret.
 _SECRET_CONTEXT = ("headers", "body", "json", "password", "token", "secret")
@@ -52,6 +52,10 @@ def _expand(text: str, path: str, env: Mapping[str, str], base: Path, out: Subst
     def replace(match: re.Match[str]) -> str:
         if match.group(0) == "$$":
             return "$"
+        if match.group(1) is None:
+            ref = match.string[match.start() :]
+            out.errors.append((path, f"invalid reference {ref!r}: missing the closing '}}'"))
+            return ""
         ref = match.group(1)
         value = _resolve(ref, path, env, base, out)
         if value is not None and secret and len(value) >= 4:
@@ -69,12 +73,18 @@ def _resolve(
         file = file if file.is_absolute() else base / file
         try:
             value = file.read_text(encoding="utf-8").rstrip("\r\n")
-        except OSError as exc:
-            out.errors.append((path, f"cannot read secret file {str(file)!r}: {exc.strerror}"))
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            out.errors.append((path, f"cannot read secret file {str(file)!r}: {reason}"))
             return None
         out.secrets.add(value) if len(value) >= 4 else None
         return value
     name, sep, default = ref.partition(":-")
+    if "${" in default:
+        out.errors.append(
+            (path, f"invalid reference '${{{ref}}}': a default cannot contain a reference")
+        )
+        return None
     if not _NAME.match(name):
         out.errors.append(
             (

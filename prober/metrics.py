@@ -61,11 +61,12 @@ class Histogram:
 class ProbeSeries:
     """Every series of one probe."""
 
-    __slots__ = ("durations", "labels", "last_success", "phases", "runs", "tls_expiry")
+    __slots__ = ("durations", "labels", "last_success", "phases", "runs", "steps", "tls_expiry")
 
     def __init__(self, labels: tuple[str, ...]) -> None:
         self.labels = labels
-        self.runs: dict[tuple[str, str], int] = {}
+        self.runs: dict[tuple[str, str, str], int] = {}  # (outcome, code, failing step)
+        self.steps: dict[str, Histogram] = {}  # scenario step durations
         self.durations: dict[str, Histogram] = {}
         self.phases: dict[str, Histogram] = {}
         self.last_success: float | None = None
@@ -108,7 +109,7 @@ class ProbeMetrics:
         if s is None:  # the probe was removed by a reload while this run was in flight
             return
         outcome = result.outcome.value
-        key = (outcome, str(result.code) if result.code is not None else "")
+        key = (outcome, str(result.code) if result.code is not None else "", result.step)
         s.runs[key] = s.runs.get(key, 0) + 1
         hist = s.durations.get(outcome)
         if hist is None:
@@ -119,6 +120,11 @@ class ProbeMetrics:
             if ph is None:
                 ph = s.phases[phase] = Histogram(c.PHASE_BUCKETS)
             ph.observe(seconds)
+        for step in result.steps:
+            sh = s.steps.get(step.name)
+            if sh is None:
+                sh = s.steps[step.name] = Histogram(self.duration_buckets)
+            sh.observe(step.duration)
         s.last_success = 1.0 if result.success else 0.0
         if result.tls_expiry is not None:
             s.tls_expiry = result.tls_expiry
@@ -150,7 +156,12 @@ class ProberCollector(Collector):
         runs = CounterMetricFamily(
             c.RUNS_TOTAL,
             "Probe runs by outcome; every scheduled run that started is counted once.",
-            labels=[*names, c.L_OUTCOME, c.L_CODE],
+            labels=[*names, c.L_OUTCOME, c.L_CODE, c.L_STEP],
+        )
+        steps = HistogramMetricFamily(
+            c.STEP_DURATION,
+            "Duration of each step of scenario probes.",
+            labels=[*names, c.L_STEP],
         )
         duration = HistogramMetricFamily(
             c.DURATION,
@@ -166,8 +177,10 @@ class ProberCollector(Collector):
         )
         for s in m.series.values():
             labels = list(s.labels)
-            for (outcome, code), count in s.runs.items():
-                runs.add_metric([*labels, outcome, code], count)
+            for (outcome, code, step), count in s.runs.items():
+                runs.add_metric([*labels, outcome, code, step], count)
+            for step, hist in s.steps.items():
+                steps.add_metric([*labels, step], hist.buckets(), hist.sum)
             for outcome, hist in s.durations.items():
                 duration.add_metric([*labels, outcome], hist.buckets(), hist.sum)
             for name, hist in s.phases.items():
@@ -176,7 +189,7 @@ class ProberCollector(Collector):
                 success.add_metric(labels, s.last_success)
             if s.tls_expiry is not None:
                 expiry.add_metric(labels, s.tls_expiry)
-        yield from (runs, duration, phase, success, expiry)
+        yield from (runs, duration, phase, steps, success, expiry)
 
         skipped = CounterMetricFamily(
             c.SKIPPED_RUNS,

@@ -4,8 +4,30 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from .conventions import Outcome
+
+
+class StepTracer(Protocol):
+    """Child spans for the steps of a traced multi-request run."""
+
+    def start(
+        self, name: str, attributes: Mapping[str, str | int]
+    ) -> tuple[Any, dict[str, str]]: ...
+
+    def finish(self, span: Any, outcome: Outcome, code: int | None, error: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StepResult:
+    """One step of a scenario run."""
+
+    name: str
+    outcome: Outcome
+    duration: float
+    code: int | None = None
+    error: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,6 +39,7 @@ class RunContext:
     started: float  # monotonic time it actually started
     wall_start: float  # unix time of `started`, for the results file
     headers: Mapping[str, str] | None = None  # trace context to send with the request
+    step_tracer: StepTracer | None = None  # set when the run is traced
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +59,8 @@ class ProbeResult:
     lag: float = 0.0  # actual start minus planned start
     trace_id: str = ""  # hex, when the run was traced and sampled
     span_id: str = ""
+    step: str = ""  # scenarios: the first failing step
+    steps: tuple[StepResult, ...] = ()  # scenarios: every step that ran
 
     @property
     def success(self) -> bool:

@@ -21,8 +21,10 @@ async def execute(probe: Probe, ctx: RunContext, tracing: Tracing | None) -> Pro
     """Run `probe` once. Never raises, except on cancellation."""
     span = None
     if tracing is not None:
-        span, headers = tracing.start(probe.name, ctx.run_id, probe.span_attributes)
-        ctx = dataclasses.replace(ctx, headers=headers)
+        span, headers = tracing.start(
+            probe.span_name, probe.span_kind, probe.name, ctx.run_id, probe.span_attributes
+        )
+        ctx = dataclasses.replace(ctx, headers=headers, step_tracer=tracing.steps(span))
     try:
         result = await probe.run(ctx)
     except asyncio.CancelledError:

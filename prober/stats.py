@@ -27,6 +27,20 @@ def percentile(sorted_values: Sequence[float], q: float) -> float:
 
 
 @dataclass
+class StepStats:
+    """One scenario step across runs: how often it ran, how it ended, how long it took."""
+
+    runs: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    durations: list[float] = field(default_factory=list)
+
+    def add(self, outcome: str, duration: float) -> None:
+        self.runs += 1
+        self.outcomes[outcome] += 1
+        self.durations.append(duration)
+
+
+@dataclass
 class ProbeStats:
     probe: str
     slo: SLOConfig | None = None
@@ -36,6 +50,7 @@ class ProbeStats:
     durations: deque[float] = field(default_factory=deque)
     success_durations: deque[float] = field(default_factory=deque)
     last: ProbeResult | None = None
+    steps: dict[str, StepStats] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.durations = deque(maxlen=self.window)
@@ -48,6 +63,8 @@ class ProbeStats:
         if result.success:
             self.success_durations.append(result.duration)
         self.last = result
+        for step in result.steps:
+            self.steps.setdefault(step.name, StepStats()).add(step.outcome.value, step.duration)
 
     @property
     def success_ratio(self) -> float:

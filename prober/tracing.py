@@ -214,12 +214,17 @@ class Tracing:
         self.region = region
 
     def start(
-        self, probe: str, run_id: str, attributes: Mapping[str, str | int]
+        self,
+        name: str,
+        kind: SpanKind,
+        probe: str,
+        run_id: str,
+        attributes: Mapping[str, str | int],
     ) -> tuple[trace.Span, dict[str, str]]:
         """Start the span of one run; returns it and the headers that carry its context."""
         span = self.tracer.start_span(
-            str(attributes.get("http.request.method", "probe")),
-            kind=SpanKind.CLIENT,
+            name,
+            kind=kind,
             attributes={
                 **attributes,
                 "prober.probe": probe,
@@ -227,28 +232,39 @@ class Tracing:
                 "prober.run_id": run_id,
             },
         )
-        headers: dict[str, str] = {}
-        if self.propagator is not None:
-            self.propagator.inject(headers, context=set_span_in_context(span))
-        return span, headers
+        return span, self.inject(span)
+
+    def steps(self, parent: trace.Span) -> StepSpans:
+        return StepSpans(self, parent)
 
     @staticmethod
-    def finish(span: trace.Span, result: ProbeResult) -> tuple[str, str]:
-        """End the span with the run's outcome; returns (trace_id, span_id) if sampled."""
-        span.set_attribute("prober.outcome", result.outcome.value)
-        if result.code is not None:
-            span.set_attribute("http.response.status_code", result.code)
-        if result.outcome is not Outcome.SUCCESS:
-            error_type = (
-                str(result.code) if result.outcome is Outcome.HTTP_STATUS else result.outcome.value
+    def close(span: trace.Span, outcome: Outcome, code: int | None, error: str) -> None:
+        span.set_attribute("prober.outcome", outcome.value)
+        if code is not None:
+            span.set_attribute("http.response.status_code", code)
+        if outcome is not Outcome.SUCCESS:
+            span.set_attribute(
+                "error.type", str(code) if outcome is Outcome.HTTP_STATUS else outcome.value
             )
-            span.set_attribute("error.type", error_type)
-            span.set_status(Status(StatusCode.ERROR, result.error or result.outcome.value))
+            span.set_status(Status(StatusCode.ERROR, error or outcome.value))
         span.end()
+
+    @classmethod
+    def finish(cls, span: trace.Span, result: ProbeResult) -> tuple[str, str]:
+        """End the span with the run's outcome; returns (trace_id, span_id) if sampled."""
+        if result.step:
+            span.set_attribute("prober.step", result.step)
+        cls.close(span, result.outcome, result.code, result.error)
         ctx = span.get_span_context()
         if not ctx.trace_flags.sampled:
             return "", ""
         return format_trace_id(ctx.trace_id), format_span_id(ctx.span_id)
+
+    def inject(self, span: trace.Span) -> dict[str, str]:
+        headers: dict[str, str] = {}
+        if self.propagator is not None:
+            self.propagator.inject(headers, context=set_span_in_context(span))
+        return headers
 
     @property
     def counters(self) -> dict[str, float]:
@@ -257,3 +273,25 @@ class Tracing:
 
     def shutdown(self, timeout: float = 5.0) -> None:
         self.processor.shutdown(timeout)
+
+
+class StepSpans:
+    """A child CLIENT span per step of one scenario run, under the run's span."""
+
+    def __init__(self, tracing: Tracing, parent: trace.Span) -> None:
+        self._tracing = tracing
+        self._context = set_span_in_context(parent)
+
+    def start(
+        self, name: str, attributes: Mapping[str, str | int]
+    ) -> tuple[trace.Span, dict[str, str]]:
+        span = self._tracing.tracer.start_span(
+            str(attributes.get("http.request.method", name)),
+            context=self._context,
+            kind=SpanKind.CLIENT,
+            attributes={**attributes, "prober.step": name},
+        )
+        return span, self._tracing.inject(span)
+
+    def finish(self, span: trace.Span, outcome: Outcome, code: int | None, error: str) -> None:
+        self._tracing.close(span, outcome, code, error)

@@ -38,7 +38,7 @@ def parse_duration(value: object) -> float:
         )
     if total <= 0:
         raise ValueError(f"duration {value!r} must be greater than zero")
-    return total
+    return round(total, 9)  # 350 * 0.001 is 0.35000000000000003: keep bucket bounds exact
 
 
 def format_duration(seconds: float) -> str:
@@ -58,7 +58,7 @@ def format_duration(seconds: float) -> str:
         count, ms = divmod(ms, size)
         if count:
             out.append(f"{count}{unit}")
-    return "".join(out)
+    return "".join(out) or f"{seconds * 1000:g}ms"
 
 
 def parse_size(value: object) -> int:

@@ -12,6 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 import yaml
+from opentelemetry.trace import SpanKind
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
@@ -104,6 +105,7 @@ async def test_metrics_carry_bounded_labels_and_the_slo_thresholds_as_buckets(
         "team": "identity",
         "outcome": "success",
         "code": "200",
+        "step": "",
     }
     assert get.value >= 2
     assert by_probe["healthz"].labels["slo"] == ""
@@ -212,6 +214,9 @@ class ExplodingProbe:
     target = "nowhere"
     timeout = 0.1
     interval = 0.2
+    span_attributes: dict[str, str | int] = {}  # noqa: RUF012 - read-only in this test
+    span_name = "explodes"
+    span_kind = SpanKind.CLIENT
 
     async def run(self, ctx: RunContext) -> ProbeResult:
         raise ZeroDivisionError("a bug")
@@ -233,8 +238,8 @@ async def test_a_probe_that_raises_is_counted_internal_and_the_others_keep_runni
     )
     async with Agent(config) as agent:
         agent.probes["explodes"] = ExplodingProbe()
-        await wait_for(lambda: agent.metrics.series["explodes"].runs.get(("internal", ""), 0) >= 2)
-        await wait_for(lambda: agent.metrics.series["healthz"].runs.get(("success", "200"), 0) >= 3)
+        await wait_for(lambda: agent.metrics.series["explodes"].runs.get(("internal", "", ""), 0) >= 2)
+        await wait_for(lambda: agent.metrics.series["healthz"].runs.get(("success", "200", ""), 0) >= 3)
 
 
 async def test_the_results_file_has_one_redacted_line_per_run_with_a_unique_run_id(

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from prober.config import ProbeConfig
 from prober.conventions import Outcome, Phase
 from prober.model import ProbeResult, RunContext
 from prober.probes.http import HTTPProbe
@@ -36,7 +37,9 @@ RunProbe = Callable[..., Any]
 def run_probe(sessions: SessionPool) -> RunProbe:
     async def run(url: str, **probe: Any) -> ProbeResult:
         config = make_config([{"name": "p", "url": url, **probe}])
-        http = HTTPProbe(config.probes[0], config, sessions)
+        probe_config = config.probes[0]
+        assert isinstance(probe_config, ProbeConfig)
+        http = HTTPProbe(probe_config, config, sessions)
         now = time.monotonic()
         return await http.run(RunContext("run-1", now, now, time.time()))
 

@@ -31,6 +31,7 @@ class Faults:
     jitter: float = 0.005  # uniform extra in [0, jitter)
     error_rate: float = 0.0  # fraction of requests answered with error_status
     error_status: int = 503
+    error_methods: tuple[str, ...] = ()  # methods the error_rate applies to; empty: all
     stale_reads: bool = False  # GET returns the value before the last write
 
     @classmethod
@@ -39,6 +40,8 @@ class Faults:
         unknown = set(data) - known
         if unknown:
             raise ValueError(f"unknown fault field(s): {', '.join(sorted(unknown))}")
+        if "error_methods" in data:
+            data = {**data, "error_methods": tuple(m.upper() for m in data["error_methods"])}
         return replace(base or cls(), **data)
 
 
@@ -146,7 +149,10 @@ class UserMetadataService:
         return web.json_response(self._put_user(request.match_info["user_id"], body))
 
     async def delete_metadata(self, request: web.Request) -> web.Response:
-        existed = self.users.pop(request.match_info["user_id"], None)
+        user_id = request.match_info["user_id"]
+        existed = self.users.pop(user_id, None)
+        if existed is not None:  # a lagging replica may still serve it: see stale_reads
+            self.previous[user_id] = existed
         return web.Response(status=204 if existed else 404)
 
     async def healthz(self, _: web.Request) -> web.Response:
@@ -178,7 +184,8 @@ class UserMetadataService:
         delay = faults.latency + (self.random.random() * faults.jitter if faults.jitter else 0.0)
         if delay > 0:
             await asyncio.sleep(delay)
-        if faults.error_rate and self.random.random() < faults.error_rate:
+        erring = not faults.error_methods or request.method in faults.error_methods
+        if erring and faults.error_rate and self.random.random() < faults.error_rate:
             response: web.StreamResponse = web.json_response(
                 {"error": "injected fault"}, status=faults.error_status
             )

@@ -6,10 +6,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Protocol
 
+from opentelemetry.trace import SpanKind
+
 from .http import HTTPProbe
+from .scenario import ScenarioProbe
 
 if TYPE_CHECKING:
-    from ..config import Config, ProbeConfig
+    from ..config import Config, ProbeConfig, ScenarioConfig
     from ..model import ProbeResult, RunContext
     from .session import SessionPool
 
@@ -23,11 +26,19 @@ class Probe(Protocol):
     @property
     def span_attributes(self) -> Mapping[str, str | int]: ...
 
+    @property
+    def span_name(self) -> str: ...
+
+    @property
+    def span_kind(self) -> SpanKind: ...
+
     async def run(self, ctx: RunContext) -> ProbeResult: ...
 
 
-PROBE_KINDS = {"http": HTTPProbe}
-
-
-def build_probe(probe: ProbeConfig, config: Config, sessions: SessionPool) -> Probe:
-    return PROBE_KINDS[probe.kind](probe, config, sessions)
+def build_probe(
+    probe: ProbeConfig | ScenarioConfig, config: Config, sessions: SessionPool
+) -> Probe:
+    """The registry: one branch per kind of probe."""
+    if probe.kind == "scenario":
+        return ScenarioProbe(probe, config, sessions)
+    return HTTPProbe(probe, config, sessions)

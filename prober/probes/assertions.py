@@ -10,7 +10,7 @@ from typing import Any
 from ..config import Expect, JSONAssertion
 
 _PATH_TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
-_MISSING = object()
+MISSING = object()
 Check = Callable[[bytes], str | None]  # returns a failure reason, or None when it holds
 _MAX_SHOWN = 60
 
@@ -28,9 +28,9 @@ def lookup(doc: Any, path: tuple[str | int, ...]) -> Any:
     for token in path:
         if isinstance(token, int):
             if not isinstance(node, list) or not -len(node) <= token < len(node):
-                return _MISSING
+                return MISSING
         elif not isinstance(node, dict) or token not in node:
-            return _MISSING
+            return MISSING
         node = node[token]
     return node
 
@@ -48,7 +48,7 @@ def _json_check(assertion: JSONAssertion) -> Callable[[Any], str | None]:
         want = assertion.exists
 
         def exists(doc: Any) -> str | None:
-            present = lookup(doc, path) is not _MISSING
+            present = lookup(doc, path) is not MISSING
             if present == want:
                 return None
             return f"json {name}: expected {'present' if want else 'absent'}"
@@ -59,7 +59,7 @@ def _json_check(assertion: JSONAssertion) -> Callable[[Any], str | None]:
 
         def matches(doc: Any) -> str | None:
             value = lookup(doc, path)
-            if value is _MISSING:
+            if value is MISSING:
                 return f"json {name}: missing"
             text = value if isinstance(value, str) else json.dumps(value)
             return None if pattern.search(text) else f"json {name}: {_shown(value)} does not match"
@@ -69,7 +69,7 @@ def _json_check(assertion: JSONAssertion) -> Callable[[Any], str | None]:
 
     def equals(doc: Any) -> str | None:
         value = lookup(doc, path)
-        if value is _MISSING:
+        if value is MISSING:
             return f"json {name}: missing"
         return (
             None
