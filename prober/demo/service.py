@@ -8,9 +8,11 @@ latency prober reports can be compared with what the service really spent.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import random
+import signal
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
@@ -195,9 +197,10 @@ class UserMetadataService:
         return response
 
     def _log(self, request: web.Request, status: int, handling: float) -> None:
-        entry = Handled(
-            request.headers.get("X-Request-Id", ""), request.method, request.path, status, handling
-        )
+        # bench/: blackbox_exporter cannot send a per-probe header, so a `rid` query parameter
+        # identifies its requests when X-Request-Id is absent.
+        request_id = request.headers.get("X-Request-Id") or request.query.get("rid", "")
+        entry = Handled(request_id, request.method, request.path, status, handling)
         self.handled.append(entry)
         if self._access is not None:
             self._access.write(json.dumps(asdict(entry), separators=(",", ":")) + "\n")
@@ -225,3 +228,34 @@ class UserMetadataService:
         if self._access is not None:
             self._access.close()
             self._access = None
+
+
+async def _serve_forever(args: argparse.Namespace) -> None:
+    service = UserMetadataService(
+        Faults(latency=args.latency, jitter=args.jitter), access_log=args.access_log
+    )
+    runner, port = await service.start("127.0.0.1", args.port)
+    print(json.dumps({"port": port}), flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await service.close(runner)
+
+
+def main() -> None:
+    """`python -m prober.demo.service`: the simulated service alone, for tests and benches.
+
+    Prints {"port": N} on its first line; faults are set with PUT /-/faults.
+    """
+    parser = argparse.ArgumentParser(prog="python -m prober.demo.service")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--latency", type=float, default=0.005, help="seconds")
+    parser.add_argument("--jitter", type=float, default=0.0, help="seconds")
+    parser.add_argument("--access-log", type=Path)
+    asyncio.run(_serve_forever(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
