@@ -100,6 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--stale-reads", action="store_true", help="reads return the old value")
     demo.add_argument("--results", type=Path, help="append one JSON line per run to this file")
     demo.add_argument("--access-log", type=Path, help="the service's own per-request log")
+    demo.add_argument(
+        "--with-prometheus",
+        action="store_true",
+        help="also start Prometheus and Alertmanager (Debian packages) on 127.0.0.1 with the "
+        "generated rules, time-scaled 1/60, and show the alerts that fire",
+    )
     logging_flags(demo)
 
     sub.add_parser("version", help="print the version")

@@ -15,6 +15,7 @@ import aiohttp
 import pytest
 
 from prober.demo.service import Faults, UserMetadataService
+from prober.demo.stack import ALERTMANAGER_NAMES, PROMETHEUS_NAMES, find_binary
 
 from .conftest import REPO
 
@@ -260,4 +261,24 @@ async def test_the_demo_runs_its_own_service_and_ends_cleanly() -> None:
     assert code == 0, err
     assert "get-canary-metadata" in out
     assert "requests served" in out
+    assert "Traceback" not in err
+
+
+@pytest.mark.skipif(
+    not (find_binary(PROMETHEUS_NAMES) and find_binary(ALERTMANAGER_NAMES)),
+    reason="needs Debian's prometheus and prometheus-alertmanager",
+)
+async def test_the_demo_can_bring_its_own_prometheus_and_alertmanager() -> None:
+    code, out, err = await prober(
+        "demo",
+        "--duration",
+        "4s",
+        "--service-port",
+        "0",
+        "--listen",
+        "127.0.0.1:0",
+        "--with-prometheus",
+    )
+    assert code == 0, err
+    assert "alerts (rules time-scaled 1/60; Prometheus http://127.0.0.1:" in out
     assert "Traceback" not in err

@@ -7,11 +7,12 @@ import asyncio
 import contextlib
 import os
 import signal
+import tempfile
 import time
 from importlib import resources
 from pathlib import Path
 
-from rich.console import Group
+from rich.console import Group, RenderableType
 from rich.live import Live
 from rich.text import Text
 
@@ -23,7 +24,9 @@ from ..logs import setup_logging
 from ..server import serve
 from ..stats import StatsSink
 from ..units import format_duration
+from .alerts import AlertBoard
 from .service import DEMO_TIMELINE, Faults, Timeline, UserMetadataService
+from .stack import Stack
 
 LIVE_WINDOW = 60  # percentiles in the live view cover the last N runs of each probe
 
@@ -92,6 +95,19 @@ async def run_demo(args: argparse.Namespace) -> int:
         return 1
     await agent.start()
     metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
+    board: AlertBoard | None = None
+    stack: Stack | None = None
+    if args.with_prometheus:
+        board = AlertBoard()
+        try:
+            stack = await board.start_stack(config, metrics_port, Path(tempfile.mkdtemp()))
+        except (OSError, RuntimeError, TimeoutError) as exc:
+            await board.close()
+            await agent.stop()
+            await metrics_runner.cleanup()
+            await service.close(service_runner)
+            console.print(f"[red]error:[/] --with-prometheus: {exc}", highlight=False)
+            return 2
     started = time.monotonic()
 
     def view() -> Group:
@@ -103,7 +119,10 @@ async def run_demo(args: argparse.Namespace) -> int:
             f"  elapsed {elapsed}  metrics {metrics_url}",
         )
         note = Text(f"percentiles over the last {LIVE_WINDOW} runs; Ctrl-C to stop", style="dim")
-        return Group(header, summary_table(stats, latest=True), note)
+        parts: list[RenderableType] = [header, summary_table(stats, latest=True)]
+        if board is not None and stack is not None:
+            parts.append(board.table(stack))
+        return Group(*parts, note)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -127,6 +146,10 @@ async def run_demo(args: argparse.Namespace) -> int:
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+        if stack is not None:
+            await asyncio.to_thread(stack.stop)
+        if board is not None:
+            await board.close()
         await agent.stop()
         await metrics_runner.cleanup()
         await service.close(service_runner)
