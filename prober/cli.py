@@ -108,6 +108,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     logging_flags(demo)
 
+    rules = sub.add_parser("rules", help="generate Prometheus rule files from the slos")
+    common(rules)
+    rules.add_argument("-o", "--out", type=Path, default=Path("rules"), help="output directory")
+    rules.add_argument(
+        "--format",
+        choices=("prometheus", "operator", "all"),
+        default="all",
+        help="plain rule file, PrometheusRule resource, or both (default)",
+    )
+    rules.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 if the files in --out differ from what would be generated",
+    )
+
     sub.add_parser("version", help="print the version")
     return parser
 
@@ -273,6 +288,36 @@ async def _wait_for_stop(agent: Any, duration: float | None) -> str:
     return got[0] if got else ""
 
 
+def cmd_rules(args: argparse.Namespace) -> int:
+    from .slo import names  # noqa: PLC0415
+    from .slo.generate import render_prometheus_rule, render_rule_files, write_rules  # noqa: PLC0415
+
+    config = load_or_exit(args.config, args.region)
+    try:
+        if args.check:
+            files: dict[str, str] = {}
+            if args.format in ("prometheus", "all"):
+                files |= render_rule_files(config)
+            if args.format in ("operator", "all"):
+                files[names.OPERATOR_FILE] = render_prometheus_rule(config)
+            stale = [
+                name
+                for name, text in files.items()
+                if not (args.out / name).is_file()
+                or (args.out / name).read_text(encoding="utf-8") != text
+            ]
+            for name in stale:
+                print(f"stale: {args.out / name} (run prober rules -c {args.config} -o {args.out})")
+            return EXIT_VIOLATED if stale else EXIT_OK
+        for path in write_rules(config, args.out, args.format):
+            print(f"wrote {path}")
+    except ConfigError as exc:
+        for line in exc.lines:
+            print(f"error: {line}", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_OK
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo.run import run_demo  # noqa: PLC0415
 
@@ -281,7 +326,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    commands = {"run": cmd_run, "check": cmd_check, "once": cmd_once, "demo": cmd_demo}
+    commands = {
+        "run": cmd_run,
+        "check": cmd_check,
+        "once": cmd_once,
+        "demo": cmd_demo,
+        "rules": cmd_rules,
+    }
     if args.command == "version":
         print(f"prober {__version__}")
         return EXIT_OK
