@@ -52,10 +52,11 @@ async def test_once_against_a_healthy_service_exits_0_with_a_table_of_every_prob
     svc, url = ums
     code, out, err = await prober("once", "-c", "probes.yaml", "-n", "5", env={"UMS_URL": url})
     assert code == 0, err
-    for name in ("get-canary-metadata", "put-canary-metadata", "healthz"):
+    for name in ("get-canary-metadata", "put-canary-metadata", "canary-write-read", "healthz"):
         assert name in out
     assert "violated" not in out
-    assert svc.requests == 15
+    assert svc.requests == 5 * (1 + 1 + 3 + 1)  # the scenario makes three requests a run
+    assert "canary-write-read: steps" in out  # and gets a per-step breakdown
     assert "Traceback" not in err
 
 

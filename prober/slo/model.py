@@ -8,14 +8,11 @@ a fixed key order, and must come out byte-identical on every run.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
-
-_PLAIN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_./:-]*$")
 
 
 @dataclass(frozen=True)
@@ -57,10 +54,22 @@ class Group:
         return {"name": self.name, "rules": [r.data() for r in self.rules]}
 
 
+def _reads_back(value: str) -> bool:
+    try:
+        return bool(yaml.safe_load(f"k: {value}") == {"k": value})
+    except yaml.YAMLError:
+        return False
+
+
 def scalar(value: str) -> str:
-    """A string as a YAML scalar: plain when unambiguous, else double-quoted (JSON is valid YAML)."""
-    if _PLAIN.match(value) and yaml.safe_load(value) == value:  # not a number, bool, date...
-        return value
+    """A one-line string as a YAML scalar: plain if the YAML parser reads it back unchanged
+    (not a number, bool, date, no `: ` or ` #`), else single-quoted (PromQL is full of
+    double quotes), else double-quoted (JSON is valid YAML)."""
+    if "\n" not in value and value == value.strip():
+        if value and _reads_back(value):
+            return value
+        if "'" not in value:
+            return f"'{value}'"
     return json.dumps(value)
 
 
@@ -69,7 +78,7 @@ def _comment(text: str, pad: str) -> list[str]:
 
 
 def _mapping(key: str, values: Mapping[str, str], pad: str) -> list[str]:
-    return [f"{pad}{key}:", *(f"{pad}  {k}: {scalar(v)}" for k, v in values.items())]
+    return [f"{pad}{key}:", *render_mapping(values, len(pad) + 2)]
 
 
 def _rule(rule: Rule, pad: str) -> list[str]:
@@ -106,4 +115,4 @@ def render_groups(groups: tuple[Group, ...], indent: int = 0) -> list[str]:
 
 def render_mapping(values: Mapping[str, str], indent: int) -> list[str]:
     pad = " " * indent
-    return [f"{pad}{k}: {scalar(v)}" for k, v in values.items()]
+    return [f"{pad}{scalar(k)}: {scalar(v)}" for k, v in values.items()]

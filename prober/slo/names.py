@@ -9,11 +9,12 @@ nominal window (`rate5m`, `rate30d`), which a time-scaled render keeps.
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Final
 
 from .. import conventions as c
-from ..units import format_duration
+from .windows import duration
 
 REGION_LEVEL: Final = c.METRIC_PREFIX
 GLOBAL_LEVEL: Final = f"{c.METRIC_PREFIX}_global"
@@ -29,7 +30,9 @@ L_BURN_WINDOW: Final = "burn_window"
 
 # Summed away to go from raw probe series to one series per SLO and region.
 # `sum without` (not `sum by`) so static agent labels such as `team` survive for routing.
-PER_PROBE_LABELS: Final = (c.L_CODE, L_INSTANCE, L_JOB, c.L_OUTCOME, c.L_PROBE, c.L_TARGET)
+PER_PROBE_LABELS: Final = (
+    c.L_CODE, L_INSTANCE, L_JOB, c.L_OUTCOME, c.L_PROBE, c.L_STEP, c.L_TARGET,
+)  # fmt: skip
 
 
 class SLI(StrEnum):
@@ -48,7 +51,7 @@ ACTION_PAGE: Final = "page"
 
 
 def _window(seconds: float) -> str:
-    return format_duration(seconds)
+    return duration(seconds)
 
 
 def rec(metric: str, op: str, *, global_: bool = False) -> str:
@@ -98,14 +101,21 @@ def duration_buckets(window: float) -> str:
 
 def duration_quantile(quantile: float, window: float, *, global_: bool = False) -> str:
     """`prober:slo_duration_seconds:p99_rate5m`."""
-    return rec("slo_duration_seconds", f"p{round(quantile * 100)}_rate{_window(window)}",
-               global_=global_)  # fmt: skip
+    return rec(
+        "slo_duration_seconds", f"p{round(quantile * 100)}_rate{_window(window)}", global_=global_
+    )
 
 
 # --- alerts -------------------------------------------------------------------
-def burn_alert(sli: SLI, *, global_: bool = False) -> str:
-    """One alert name per SLI and scope; the burn window is the `burn_window` label."""
-    return f"ProberSLO{sli.capitalize()}BurnRate{'Global' if global_ else ''}"
+def camel(name: str) -> str:
+    """`fast`, `fast-page` -> `Fast`, `FastPage`: a burn window's name inside an alert name."""
+    return "".join(part[:1].upper() + part[1:] for part in re.split(r"[^A-Za-z0-9]+", name))
+
+
+def burn_alert(sli: SLI, window: str, *, global_: bool = False) -> str:
+    """`ProberSLOAvailabilityFastBurn`: one name per SLI, burn window and scope, so a page and
+    a ticket for the same SLO are told apart by name as well as by `severity`."""
+    return f"ProberSLO{sli.capitalize()}{camel(window)}Burn{'Global' if global_ else ''}"
 
 
 def p99_alert(*, global_: bool = False) -> str:
@@ -120,16 +130,8 @@ ALL_ABSENT_ALERT: Final = "ProberAbsent"
 
 
 # --- groups -------------------------------------------------------------------
-def sli_group(slo: str) -> str:
-    return f"prober-slo-{slo}-sli"
-
-
-def budget_group(slo: str) -> str:
-    return f"prober-slo-{slo}-budget"
-
-
-def alerts_group(slo: str) -> str:
-    return f"prober-slo-{slo}-alerts"
+def slo_group(slo: str) -> str:
+    return f"prober-slo-{slo}"
 
 
 HEALTH_GROUP: Final = "prober-health"

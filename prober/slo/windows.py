@@ -15,6 +15,8 @@ from typing import Final
 from ..config import BurnWindow, SLOConfig
 from ..units import format_duration
 
+_WEEK: Final = 7 * 86400
+
 # Rate window behind the p95/p99 recording rules and the p99 alert.
 QUANTILE_WINDOW: Final = 300.0
 QUANTILES: Final = (0.95, 0.99)
@@ -23,6 +25,15 @@ QUANTILES: Final = (0.95, 0.99)
 ABSENT_LOOKBACK: Final = 86400.0
 # The traffic alerts compare against the same window this long ago.
 TRAFFIC_OFFSET: Final = 7 * 86400.0
+
+
+def duration(seconds: float) -> str:
+    """A PromQL duration: whole weeks as weeks (`1w`), otherwise days down (`30d`, not `4w2d`)."""
+    if seconds % _WEEK == 0:
+        return f"{round(seconds // _WEEK)}w"
+    days, rest = divmod(seconds, 86400)
+    head = f"{round(days)}d" if days else ""
+    return head + (format_duration(rest) if rest else "")
 
 
 def error_budget(objective_percent: float) -> float:
@@ -90,5 +101,5 @@ class Scale:
         """A PromQL range or `for` duration, scaled: 300 -> '5m' (or '5s' at factor 60)."""
         scaled = seconds / self.factor
         if round(scaled * 1000) < 1:
-            raise ValueError(f"{format_duration(seconds)} scaled by {self.factor:g} is under 1ms")
-        return format_duration(scaled)
+            raise ValueError(f"{duration(seconds)} scaled by {self.factor:g} is under 1ms")
+        return duration(round(scaled * 1000) / 1000)
