@@ -283,3 +283,30 @@ async def test_the_demo_can_bring_its_own_prometheus_and_alertmanager() -> None:
     assert code == 0, err
     assert "alerts (rules time-scaled 1/60; Prometheus http://127.0.0.1:" in out
     assert "Traceback" not in err
+
+
+async def test_rules_reproduces_the_committed_files_and_check_spots_a_stale_one(
+    tmp_path: Path,
+) -> None:
+    code, out, err = await prober("rules", "-c", "probes.yaml", "-o", str(tmp_path))
+    assert code == 0, err
+    for name in ("prober-rules.yml", "prober-prometheusrule.yaml"):
+        assert (tmp_path / name).read_bytes() == (REPO / "rules" / name).read_bytes()
+        assert f"wrote {tmp_path / name}" in out
+    assert (await prober("rules", "-c", "probes.yaml", "-o", "rules", "--check"))[0] == 0
+    (tmp_path / "prober-rules.yml").write_text("groups: []\n")
+    code, out, _ = await prober("rules", "-c", "probes.yaml", "-o", str(tmp_path), "--check")
+    assert code == 1
+    assert out.startswith(f"stale: {tmp_path / 'prober-rules.yml'}")
+
+
+async def test_rules_for_a_config_without_slos_is_an_error_not_an_empty_file(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "p.yaml"
+    config.write_text("probes:\n  - name: x\n    url: http://127.0.0.1:1/\n")
+    code, out, err = await prober("rules", "-c", str(config), "-o", str(tmp_path / "out"))
+    assert code == 2
+    assert err.startswith(f"error: {config}")
+    assert err[-1] == "\n" and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
