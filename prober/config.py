@@ -213,9 +213,14 @@ class _Request(_Strict):
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
-        authority = value.split("://", 1)[-1].split("/", 1)[0]
-        if TEMPLATE_RE.search(value.split("://", 1)[0]) or TEMPLATE_RE.search(authority):
-            raise ValueError("variables like {{nonce}} can only be used in the path and query")
+        scheme, sep, rest = value.partition("://")
+        authority = rest.split("/", 1)[0].split("?", 1)[0]
+        for part, text in (("scheme", scheme if sep else ""), ("host", authority)):
+            if m := TEMPLATE_RE.search(text):
+                raise ValueError(
+                    f"variable {m.group(1)!r} is in the {part}: "
+                    "variables can only be used in the path and query"
+                )
         try:
             url = URL(TEMPLATE_RE.sub("x", value))
         except (ValueError, TypeError):
@@ -271,6 +276,17 @@ class ProbeConfig(_Request, _Scheduled):
     """A single HTTP request per run."""
 
     kind: Literal["http"] = "http"
+
+    @field_validator("url", "headers")
+    @classmethod
+    def _no_variables(cls, value: str | dict[str, str]) -> str | dict[str, str]:
+        for text in [value] if isinstance(value, str) else value.values():
+            if m := TEMPLATE_RE.search(text):
+                raise ValueError(
+                    f"variable {m.group(1)!r} is only filled in by scenario steps; "
+                    "a kind: http probe would send it as written"
+                )
+        return value
 
     @property
     def target_label(self) -> str:
@@ -663,10 +679,15 @@ def _check_scenario(
             for var in TEMPLATE_RE.findall(text):
                 if var in known:
                     continue
-                if var in later:
+                if later.get(var) == i:
                     errors.append(
-                        f"{at}.{place}: variable {var!r} is captured by a later step "
-                        f"(steps[{later[var]}] {probe.steps[later[var]].name})"
+                        f"{at}.{place}: variable {var!r} is captured by this same step; "
+                        "only later steps can use it"
+                    )
+                elif var in later:
+                    errors.append(
+                        f"{at}.{place}: variable {var!r} is captured by a later step, "
+                        f"steps[{later[var]}] ({probe.steps[later[var]].name})"
                     )
                 else:
                     errors.append(
@@ -679,9 +700,14 @@ def _check_scenario(
             known.add(var)
     cleanup = sum(s.timeout or 0.0 for s in probe.steps if s.always_run)
     if timeout + cleanup >= interval:
+        spent = format_duration(timeout) + ("" if probe.timeout else " from defaults.timeout")
+        rule = "must be shorter than the interval"
+        if cleanup:
+            spent += f" + {format_duration(cleanup)}"
+            rule = f"timeout plus always_run step timeouts {rule}"
         errors.append(
-            f"{where}.timeout: timeout plus always_run step timeouts must be shorter than the "
-            f"interval ({format_duration(timeout + cleanup)} >= {format_duration(interval)})"
+            f"{where}.timeout: {rule} ({spent} >= {format_duration(interval)}"
+            f"{'' if probe.interval else ' from defaults.interval'})"
         )
     return errors
 

@@ -30,13 +30,14 @@ from .model import ProbeResult
 class Histogram:
     """Non-cumulative bucket counts; cumulated when rendered."""
 
-    __slots__ = ("bounds", "counts", "exemplars", "sum")
+    __slots__ = ("bounds", "counts", "exemplars", "heads", "sum")
 
     def __init__(self, bounds: Sequence[float]) -> None:
         self.bounds = tuple(bounds)
         self.counts = [0] * (len(self.bounds) + 1)
         self.sum = 0.0
         self.exemplars: list[Exemplar | None] | None = None
+        self.heads: list[str] | None = None  # rendered line heads, cached by exposition.py
 
     def observe(self, value: float, trace_id: str = "") -> None:
         i = bisect_left(self.bounds, value)
@@ -61,10 +62,20 @@ class Histogram:
 class ProbeSeries:
     """Every series of one probe."""
 
-    __slots__ = ("durations", "labels", "last_success", "phases", "runs", "steps", "tls_expiry")
+    __slots__ = (
+        "durations",
+        "label_text",
+        "labels",
+        "last_success",
+        "phases",
+        "runs",
+        "steps",
+        "tls_expiry",
+    )  # fmt: skip
 
     def __init__(self, labels: tuple[str, ...]) -> None:
         self.labels = labels
+        self.label_text: str | None = None  # cached by exposition.py
         self.runs: dict[tuple[str, str, str], int] = {}  # (outcome, code, failing step)
         self.steps: dict[str, Histogram] = {}  # scenario step durations
         self.durations: dict[str, Histogram] = {}

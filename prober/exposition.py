@@ -1,0 +1,203 @@
+"""/metrics text, rendered straight from ProbeMetrics: Prometheus text 0.0.4 or OpenMetrics.
+
+prometheus_client builds a Python object per sample on every scrape; with
+thousands of probes that is most of a second per scrape. Here each series'
+label text and each histogram's bucket line heads are built once and cached,
+so a scrape is integer accumulation and string joins. The format rules kept:
+counters are `_total` samples of a family typed `counter` (OpenMetrics names the
+family without the suffix), histograms are cumulative with `le="+Inf"` equal to
+`_count`, exemplars (`# {trace_id="..."} value timestamp`) appear only in
+OpenMetrics, which ends with `# EOF`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from itertools import accumulate
+
+from prometheus_client import CollectorRegistry
+from prometheus_client import exposition as text_format
+from prometheus_client.openmetrics import exposition as openmetrics_format
+
+from . import conventions as c
+from .metrics import Histogram, ProbeMetrics, ProbeSeries, le
+
+TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+
+
+def escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def label_text(names: Iterable[str], values: Iterable[str]) -> str:
+    return ",".join(f'{n}="{escape(v)}"' for n, v in zip(names, values, strict=True))
+
+
+class _Writer:
+    def __init__(self, openmetrics: bool) -> None:
+        self.om = openmetrics
+        self.out: list[str] = []
+
+    def family(self, name: str, kind: str, help_text: str) -> None:
+        """HELP and TYPE lines; `name` is the sample name (with `_total` for counters)."""
+        family = name.removesuffix("_total") if (self.om and kind == "counter") else name
+        self.out.append(f"# HELP {family} {help_text}\n# TYPE {family} {kind}\n")
+
+    def sample(self, name: str, labels: str, value: float) -> None:
+        self.out.append(
+            f"{name}{{{labels}}} {_num(value)}\n" if labels else f"{name} {_num(value)}\n"
+        )
+
+    def histogram(self, name: str, labels: str, hist: Histogram) -> None:
+        heads = hist.heads
+        if heads is None:  # built once per histogram: its labels never change
+            sep = "," if labels else ""
+            heads = hist.heads = [
+                *(
+                    f'{name}_bucket{{{labels}{sep}le="{x}"}} '
+                    for x in [*map(le, hist.bounds), "+Inf"]
+                ),
+                f"{name}_sum{{{labels}}} " if labels else f"{name}_sum ",
+                f"{name}_count{{{labels}}} " if labels else f"{name}_count ",
+            ]
+        cumulative = list(accumulate(hist.counts))
+        if self.om and hist.exemplars is not None:
+            for head, count, ex in zip(heads, cumulative, hist.exemplars, strict=False):
+                if ex is None:
+                    self.out.append(f"{head}{count}\n")
+                else:
+                    tid = ex.labels["trace_id"]
+                    self.out.append(
+                        f'{head}{count} # {{trace_id="{tid}"}} {ex.value} {ex.timestamp:.3f}\n'
+                    )
+        else:
+            self.out.extend(
+                [f"{head}{count}\n" for head, count in zip(heads, cumulative, strict=False)]
+            )
+        self.out.append(f"{heads[-2]}{_num(hist.sum)}\n{heads[-1]}{cumulative[-1]}\n")
+
+
+def _num(value: float) -> str:
+    if isinstance(value, int) or value.is_integer():
+        return str(int(value))
+    return repr(value)
+
+
+def _series_labels(m: ProbeMetrics, s: ProbeSeries) -> str:
+    if s.label_text is None:
+        s.label_text = label_text(m.label_names, s.labels)
+    return s.label_text
+
+
+def _probe_families(w: _Writer, m: ProbeMetrics) -> None:
+    series = list(m.series.values())
+    w.family(
+        c.RUNS_TOTAL, "counter", "Probe runs by outcome; every run that started is counted once."
+    )
+    for s in series:
+        base = _series_labels(m, s)
+        for (outcome, code, step), count in s.runs.items():
+            w.sample(
+                c.RUNS_TOTAL,
+                f'{base},outcome="{outcome}",code="{code}",step="{escape(step)}"',
+                count,
+            )
+    w.family(c.DURATION, "histogram", "Probe run duration, request start to last body byte.")
+    for s in series:
+        base = _series_labels(m, s)
+        for outcome, hist in s.durations.items():
+            w.histogram(c.DURATION, f'{base},outcome="{outcome}"', hist)
+    w.family(c.PHASE, "histogram", "Time spent in each phase of the request.")
+    for s in series:
+        base = _series_labels(m, s)
+        for phase, hist in s.phases.items():
+            w.histogram(c.PHASE, f'{base},phase="{phase}"', hist)
+    w.family(c.STEP_DURATION, "histogram", "Duration of each step of scenario probes.")
+    for s in series:
+        base = _series_labels(m, s)
+        for step, hist in s.steps.items():
+            w.histogram(c.STEP_DURATION, f'{base},step="{escape(step)}"', hist)
+    w.family(c.SUCCESS_GAUGE, "gauge", "1 if the last run succeeded.")
+    for s in series:
+        if s.last_success is not None:
+            w.sample(c.SUCCESS_GAUGE, _series_labels(m, s), s.last_success)
+    w.family(c.TLS_EXPIRY, "gauge", "When the peer's leaf certificate expires.")
+    for s in series:
+        if s.tls_expiry is not None:
+            w.sample(c.TLS_EXPIRY, _series_labels(m, s), s.tls_expiry)
+
+
+def _agent_families(
+    w: _Writer, m: ProbeMetrics, inflight: int, state: Mapping[str, float], version: str
+) -> None:
+    region = f'region="{escape(m.region)}"'
+    w.family(
+        c.SKIPPED_RUNS,
+        "counter",
+        "Scheduled runs that did not start: the previous run was "
+        "still going (overlap) or the agent fell behind (late).",
+    )
+    for (probe, reason), count in m.skipped.items():
+        w.sample(c.SKIPPED_RUNS, f'probe="{escape(probe)}",{region},reason="{reason}"', count)
+    w.family(c.SCHEDULE_LAG, "histogram", "Actual start minus planned start of runs.")
+    w.histogram(c.SCHEDULE_LAG, region, m.lag)
+    w.family(c.INFLIGHT, "gauge", "Probe runs in progress.")
+    w.sample(c.INFLIGHT, "", inflight)
+    w.family(
+        c.RESULTS_DROPPED,
+        "counter",
+        "Results not written to the results file because its queue was full.",
+    )
+    w.sample(c.RESULTS_DROPPED, "", m.results_dropped)
+    w.family(c.PROBES_CONFIGURED, "gauge", "Probes in the running config.")
+    w.sample(c.PROBES_CONFIGURED, "", len(m.series))
+    w.family(c.CONFIG_RELOAD_SUCCESS, "gauge", "1 if the last config load succeeded.")
+    w.sample(c.CONFIG_RELOAD_SUCCESS, "", state.get("reload_success", 1.0))
+    w.family(c.CONFIG_RELOAD_TIMESTAMP, "gauge", "When the config was last loaded successfully.")
+    w.sample(c.CONFIG_RELOAD_TIMESTAMP, "", state.get("reload_timestamp", 0.0))
+    w.family(c.CONFIG_RELOADS_TOTAL, "counter", "Config reloads attempted.")
+    w.sample(c.CONFIG_RELOADS_TOTAL, 'result="success"', state.get("reloads_success", 0.0))
+    w.sample(c.CONFIG_RELOADS_TOTAL, 'result="failure"', state.get("reloads_failure", 0.0))
+    w.family(
+        c.LOOP_LAG,
+        "gauge",
+        "Event loop lag, last measured: how late a timer fired. "
+        "Runs measured under high lag read slow.",
+    )
+    w.sample(c.LOOP_LAG, "", state.get("loop_lag", 0.0))
+    for key, name, help_text in (
+        ("spans_exported", c.TRACE_SPANS_EXPORTED, "Spans the collector accepted."),
+        ("spans_dropped", c.TRACE_SPANS_DROPPED, "Spans dropped: the export queue was full."),
+        ("spans_failed", c.TRACE_SPANS_FAILED, "Spans the collector did not accept."),
+    ):
+        if key in state:
+            w.family(name, "counter", help_text)
+            w.sample(name, "", state[key])
+    w.family(c.BUILD_INFO, "gauge", "prober build; always 1.")
+    w.sample(c.BUILD_INFO, f'version="{escape(version)}",{region}', 1)
+
+
+def render(
+    m: ProbeMetrics,
+    *,
+    inflight: int,
+    state: Mapping[str, float],
+    version: str,
+    process: CollectorRegistry | None = None,
+    openmetrics: bool = False,
+) -> bytes:
+    """The whole /metrics body."""
+    w = _Writer(openmetrics)
+    _probe_families(w, m)
+    _agent_families(w, m, inflight, state, version)
+    body = "".join(w.out).encode()
+    if process is not None:  # process_*, python_gc_*, python_info: few series, library-rendered
+        if openmetrics:
+            extra = openmetrics_format.generate_latest(process)  # type: ignore[no-untyped-call]
+            body += bytes(extra).removesuffix(b"# EOF\n")
+        else:
+            body += text_format.generate_latest(process)
+    if openmetrics:
+        body += b"# EOF\n"
+    return body
