@@ -368,3 +368,25 @@ async def test_errors_never_contain_url_userinfo_or_secret_header_values(
     assert result.outcome is Outcome.CONNECT_REFUSED
     for secret in ("hunter2-pass", "tok-123456"):
         assert secret not in result.error
+
+
+async def test_fresh_connections_connect_every_run_and_keepalive_reuses_one(
+    http_server: ServerFactory, run_probe: RunProbe
+) -> None:
+    peers: list[int] = []
+
+    async def who(request: web.Request) -> web.Response:
+        assert request.transport is not None
+        peers.append(request.transport.get_extra_info("peername")[1])
+        return web.Response(text="ok")
+
+    base = await http_server(routes(who=who))
+    fresh = [await run_probe(f"{base}/who") for _ in range(3)]
+    assert all(Phase.CONNECT in r.phases for r in fresh)
+    assert len(set(peers)) == 3  # a new source port, so a new connection, every run
+    peers.clear()
+    kept = [await run_probe(f"{base}/who", connection="keepalive") for _ in range(3)]
+    assert all(r.outcome is Outcome.SUCCESS for r in kept)
+    assert len(set(peers)) == 1
+    assert Phase.CONNECT in kept[0].phases
+    assert all(Phase.CONNECT not in r.phases for r in kept[1:])  # no connect phase when reused
