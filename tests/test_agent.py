@@ -238,8 +238,9 @@ async def test_a_probe_that_raises_is_counted_internal_and_the_others_keep_runni
     )
     async with Agent(config) as agent:
         agent.probes["explodes"] = ExplodingProbe()
-        await wait_for(lambda: agent.metrics.series["explodes"].runs.get(("internal", "", ""), 0) >= 2)
-        await wait_for(lambda: agent.metrics.series["healthz"].runs.get(("success", "200", ""), 0) >= 3)
+        series = agent.metrics.series
+        await wait_for(lambda: series["explodes"].runs.get(("internal", "", ""), 0) >= 2)
+        await wait_for(lambda: series["healthz"].runs.get(("success", "200", ""), 0) >= 3)
 
 
 async def test_the_results_file_has_one_redacted_line_per_run_with_a_unique_run_id(

@@ -429,6 +429,7 @@ CASES: dict[str, Case] = {
     ),
 }
 
+
 def _params() -> list[object]:
     return [pytest.param(case, id=name) for name, case in CASES.items()]
 
