@@ -11,6 +11,7 @@ import json
 import os
 import re
 from collections.abc import Mapping
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -70,6 +71,10 @@ DEFAULT_SECRET_QUERY_PARAMS = (
     "sig",
     "signature",
 )
+
+
+# libyaml's safe loader when PyYAML was built with it: ten times faster on large configs.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class ConfigError(Exception):
@@ -288,7 +293,7 @@ class ProbeConfig(_Request, _Scheduled):
                 )
         return value
 
-    @property
+    @cached_property
     def target_label(self) -> str:
         return self.target or _host_label(URL(self.url))
 
@@ -338,7 +343,7 @@ class ScenarioConfig(_Scheduled):
             raise ValueError("list at least one step")
         return value
 
-    @property
+    @cached_property
     def target_label(self) -> str:
         return self.target or _host_label(URL(TEMPLATE_RE.sub("x", self.steps[0].url)))
 
@@ -575,7 +580,7 @@ def load_config(
         reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
         raise ConfigError([f"{name}: cannot read: {reason}"]) from None
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_YAML_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1} column {mark.column + 1}: " if mark else ""

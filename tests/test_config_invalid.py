@@ -293,7 +293,7 @@ CASES: dict[str, Case] = {
     ),
     "yaml syntax error": Case(
         "invalid-yaml-syntax.yaml",
-        ("line 4 column 4: invalid YAML: expected <block end>, but found '<block mapping start>'",),
+        ("line 4 column 4: invalid YAML: did not find expected '-' indicator",),
     ),
     "top level is a list": Case(
         "invalid-top-level-list.yaml",
