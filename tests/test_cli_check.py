@@ -89,10 +89,7 @@ def test_check_prints_one_line_per_probe_when_piped_without_columns() -> None:
         ),
         (
             "invalid-yaml-syntax.yaml",
-            [
-                "line 4 column 4: invalid YAML: expected <block end>, "
-                "but found '<block mapping start>'"
-            ],
+            ["line 4 column 4: invalid YAML: did not find expected '-' indicator"],
         ),
         ("does-not-exist.yaml", ["file not found"]),
         (
