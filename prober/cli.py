@@ -1,4 +1,4 @@
-"""The `prober` command: run | check | once | demo | rules | version.
+"""The `prober` command: run | check | once | demo | rules | dashboards | report | version.
 
 Exit codes: 0 fine; 1 an SLO objective was violated (once, bounded run) or the
 agent could not start; 2 bad usage or a config that does not load.
@@ -20,7 +20,9 @@ from rich.console import Console
 
 from . import __version__
 from .config import Config, ConfigError, load_config
+from .dashboards.cli import add_dashboards_parser, cmd_dashboards
 from .logs import setup_logging
+from .report.cli import add_report_parser, cmd_report
 from .units import format_duration, parse_duration
 
 log = logging.getLogger("prober")
@@ -123,6 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="write nothing; exit 1 if the files in --out differ from what would be generated",
     )
 
+    add_dashboards_parser(sub)
+    add_report_parser(sub)
     sub.add_parser("version", help="print the version")
     return parser
 
@@ -332,6 +336,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "once": cmd_once,
         "demo": cmd_demo,
         "rules": cmd_rules,
+        "dashboards": cmd_dashboards,
+        "report": cmd_report,
     }
     if args.command == "version":
         print(f"prober {__version__}")

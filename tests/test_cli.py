@@ -143,8 +143,8 @@ async def test_once_judges_latency_against_the_slo_threshold(
         (["once", "-c", "missing.yaml"], "error: missing.yaml: file not found\n"),
         (
             ["once", "-c", "probes.yaml", "-p", "nope"],
-            "error: probes.yaml: no probe named 'nope' (probes: get-canary-metadata, healthz, "
-            "put-canary-metadata)\n",
+            "error: probes.yaml: no probe named 'nope' (probes: canary-write-read, "
+            "get-canary-metadata, healthz, put-canary-metadata)\n",
         ),
         (
             ["once", "-c", "probes.yaml", "-n", "0"],

@@ -89,9 +89,10 @@ def test_the_bundled_config_takes_url_and_token_from_the_environment() -> None:
     assert [r.url for r in requests] == [
         "https://ums.eu.example.com/v1/users/canary/metadata",
         "https://ums.eu.example.com/v1/users/canary/metadata",
-        "https://ums.eu.example.com/v1/users/canary-rw/metadata",  # the scenario's 3 steps
-        "https://ums.eu.example.com/v1/users/canary-rw/metadata",
-        "https://ums.eu.example.com/v1/users/canary-rw/metadata",
+        # the scenario's 3 steps
+        "https://ums.eu.example.com/v1/users/canary-rw-{{region}}/metadata",
+        "https://ums.eu.example.com/v1/users/canary-rw-{{region}}/metadata",
+        "https://ums.eu.example.com/v1/users/canary-rw-{{region}}/metadata",
         "https://ums.eu.example.com/healthz",
     ]
     assert [r.headers.get("Authorization") for r in requests] == [f"Bearer {TOKEN}"] * 5 + [None]
@@ -119,7 +120,9 @@ def test_the_bundled_scenario_writes_reads_back_and_always_cleans_up_in_3_steps(
         ("read", "GET"),
         ("cleanup", "DELETE"),
     ]
-    assert {s.url for s in probe.steps} == {"http://127.0.0.1:8089/v1/users/canary-rw/metadata"}
+    assert {s.url for s in probe.steps} == {
+        "http://127.0.0.1:8089/v1/users/canary-rw-{{region}}/metadata"
+    }
     assert (probe.interval, probe.timeout, probe.slo) == (30.0, 5.0, "user-metadata")
     assert write.json_body == {"display_name": "Canary RW", "nonce": "{{nonce}}"}
     assert write.capture == {"version": Capture(json="metadata.version")}

@@ -566,6 +566,8 @@ def test_no_rendered_manifest_holds_a_secret(name: str) -> None:
             assert "value" not in var, var
             assert "secretKeyRef" in var["valueFrom"], var
     for config_map in r.all("ConfigMap"):
+        if "probes.yaml" not in config_map["data"]:  # the dashboards
+            continue
         for name_, value in header_values(yaml.safe_load(config_map["data"]["probes.yaml"])):
             assert re.search(r"\$\{[^}]+\}", value), f"literal value in header {name_}"
 
@@ -818,6 +820,8 @@ def test_a_rule_override_that_is_not_a_rule_file_fails_with_a_clear_message() ->
 # --- dashboards -----------------------------------------------------------------------------------
 def test_dashboards_render_one_labelled_config_map_per_json_file(tmp_path: Path) -> None:
     copy_ = shutil.copytree(CHART, tmp_path / "prober")
+    for shipped in (copy_ / "files" / "dashboards").glob("*.json"):
+        shipped.unlink()
     boards = {
         "prober-slo.json": '{"title": "SLO {{ not a template }}"}',
         "Prober_Probes.json": '{"title": "Probes"}',
@@ -842,12 +846,20 @@ def test_dashboards_render_one_labelled_config_map_per_json_file(tmp_path: Path)
         assert m["metadata"]["annotations"] == {"grafana_folder": "SLOs"}
 
 
-def test_dashboards_are_off_by_default_and_absent_files_render_nothing() -> None:
+def test_dashboards_are_off_by_default_and_the_chart_ships_the_generated_ones() -> None:
     assert chart().values["dashboards"]["enabled"] is False
-    # Enabled in this set, but the chart ships no dashboard yet: only the config is a ConfigMap.
-    assert [m["metadata"]["name"] for m in rendered("everything").all("ConfigMap")] == [
-        "ums-prober"
+    assert [m["metadata"]["name"] for m in rendered("minimal").all("ConfigMap")] == [
+        "prober-us-east-1"
     ]
+    maps = {m["metadata"]["name"]: m["data"] for m in rendered("everything").all("ConfigMap")}
+    assert sorted(maps) == [
+        "ums-prober",
+        "ums-prober-dashboard-prober-agents",
+        "ums-prober-dashboard-prober-slo-overview",
+    ]
+    shipped = CHART / "files" / "dashboards" / "prober-slo-overview.json"
+    board = maps["ums-prober-dashboard-prober-slo-overview"]["prober-slo-overview.json"]
+    assert board == shipped.read_text().rstrip("\n")
 
 
 # --- NOTES.txt ------------------------------------------------------------------------------------

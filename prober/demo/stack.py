@@ -100,6 +100,7 @@ class Stack:
                     f"--storage.tsdb.path={self.workdir / 'prom-data'}",
                     f"--web.listen-address=127.0.0.1:{self.prometheus_port}",
                     "--web.enable-lifecycle",
+                    "--enable-feature=exemplar-storage",
                     "--rules.alert.resend-delay=1s",
                 ],
                 logs / "prometheus.log",
