@@ -140,6 +140,13 @@ class Agent:
                 config = load_config(self.config_path, region=self.region_override)
                 if config.tracing != self.config.tracing:
                     log.warning("tracing settings change on restart only; keeping the running ones")
+                if config.agent.labels != self.config.agent.labels:
+                    log.warning("agent.labels change on restart only; keeping the running ones")
+                if config.duration_buckets != self.config.duration_buckets:
+                    log.warning(
+                        "histogram buckets (SLO thresholds) change on restart only; "
+                        "keeping the running ones"
+                    )
                 if config.agent.listen != self.config.agent.listen:
                     log.warning(
                         "listen address changes need a restart; keeping %s",

@@ -65,11 +65,21 @@ def build_parser() -> argparse.ArgumentParser:
         )
         p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
 
+    def web_config_flag(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--web.config.file",
+            dest="web_config",
+            type=Path,
+            metavar="PATH",
+            help="TLS and basic auth for /metrics (Prometheus exporter-toolkit web config)",
+        )
+
     run = sub.add_parser("run", help="run the agent: scheduled probes, /metrics")
     common(run)
     run.add_argument("--listen", help="host:port for /metrics (default from the config)")
     run.add_argument("--results", type=Path, help="append one JSON line per run to this file")
     run.add_argument("--duration", type=_duration, help="stop after this long and print a summary")
+    web_config_flag(run)
     logging_flags(run)
 
     check = sub.add_parser("check", help="validate a config and summarise it")
@@ -108,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="also start Prometheus and Alertmanager (Debian packages) on 127.0.0.1 with the "
         "generated rules, time-scaled 1/60, and show the alerts that fire",
     )
+    web_config_flag(demo)
     logging_flags(demo)
 
     rules = sub.add_parser("rules", help="generate Prometheus rule files from the slos")
@@ -236,6 +247,7 @@ async def run_agent(config: Config, args: argparse.Namespace) -> int:
     from .console import console, summary_table  # noqa: PLC0415
     from .server import serve  # noqa: PLC0415
     from .stats import StatsSink  # noqa: PLC0415
+    from .webconfig import WebConfigError  # noqa: PLC0415
 
     stats = StatsSink(config) if args.duration else None
     agent = Agent(
@@ -247,7 +259,10 @@ async def run_agent(config: Config, args: argparse.Namespace) -> int:
     )
     listen = args.listen or config.agent.listen
     try:
-        runner, port = await serve(agent, listen)
+        runner, port = await serve(agent, listen, args.web_config)
+    except WebConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except OSError as exc:
         print(f"error: cannot listen on {listen}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_VIOLATED

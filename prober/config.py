@@ -37,6 +37,12 @@ from .units import format_duration, parse_duration, parse_size
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 Size = Annotated[int, BeforeValidator(parse_size)]
 
+# Series guard: a config may not make unbounded or oversized series (see SECURITY.md).
+MAX_PROBES = 10_000  # the size bench/ measures memory and /metrics render time at
+MAX_STEPS = 20
+MAX_STATIC_LABELS = 10
+MAX_LABEL_VALUE = 128
+
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _LABEL_NAME_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _TARGET_RE = re.compile(r"^[A-Za-z0-9_.:\[\]-]{1,128}$")
@@ -186,6 +192,13 @@ class TLS(_Strict):
 TEMPLATE_RE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
 
+def printable(text: str) -> str:
+    """`text` with control characters and line breaks escaped: a message stays one line."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
 def _check_name(value: str) -> str:
     if not _NAME_RE.match(value):
         raise ValueError(f"invalid name {value!r}: 1-64 of letters, digits, '_', '.', '-'")
@@ -232,7 +245,7 @@ class _Request(_Strict):
             raise ValueError("not a valid URL") from None
         if url.scheme not in ("http", "https") or not url.host:
             bare = _USERINFO.sub("", value.split("?", maxsplit=1)[0], count=1)
-            shown = str(url.with_user(None).with_query(None)) if url.host else repr(bare)
+            shown = printable(str(url.with_user(None).with_query(None))) if url.host else repr(bare)
             raise ValueError(
                 f"must be an absolute http:// or https:// URL with a host, got {shown}"
             )
@@ -341,6 +354,8 @@ class ScenarioConfig(_Scheduled):
     def _some_steps(cls, value: tuple[StepConfig, ...]) -> tuple[StepConfig, ...]:
         if not value:  # not min_length: its message would repeat after every step error
             raise ValueError("list at least one step")
+        if len(value) > MAX_STEPS:
+            raise ValueError(f"at most {MAX_STEPS} steps, got {len(value)}")
         return value
 
     @cached_property
@@ -475,9 +490,25 @@ class AgentConfig(_Strict):
         parse_listen(value)
         return value
 
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str | None) -> str | None:
+        if value is not None and not _NAME_RE.match(value):
+            raise ValueError(f"invalid region {value!r}: 1-64 of letters, digits, '_', '.', '-'")
+        return value
+
     @field_validator("labels")
     @classmethod
     def _labels(cls, value: dict[str, str]) -> dict[str, str]:
+        if len(value) > MAX_STATIC_LABELS:
+            raise ValueError(f"at most {MAX_STATIC_LABELS} static labels, got {len(value)}")
+        for name, text in value.items():
+            if len(text) > MAX_LABEL_VALUE:
+                raise ValueError(
+                    f"the value of {name!r} is {len(text)} characters, at most {MAX_LABEL_VALUE}"
+                )
+            if not text.isprintable():
+                raise ValueError(f"the value of {name!r} must be printable text on one line")
         for name in value:
             if not _LABEL_NAME_RE.match(name) or name.startswith("__"):
                 raise ValueError(
@@ -539,6 +570,11 @@ class Config(_Strict):
     def _some_probes(cls, value: tuple[AnyProbe, ...]) -> tuple[AnyProbe, ...]:
         if not value:
             raise ValueError("list at least one probe")
+        if len(value) > MAX_PROBES:
+            raise ValueError(
+                f"at most {MAX_PROBES} probes per agent, got {len(value)} "
+                "(each probe has its own series: split the config across agents)"
+            )
         return value
 
     @property
@@ -606,7 +642,8 @@ def parse_config(
     if region or env.get("PROBER_REGION"):
         agent["region"] = region or env["PROBER_REGION"]
     tree["agent"] = agent
-    for probe in tree.get("probes") or []:
+    probes = tree.get("probes")
+    for probe in probes if isinstance(probes, list) else []:
         tls = probe.get("tls") if isinstance(probe, dict) else None
         if isinstance(tls, dict):
             for key in ("ca_file", "cert_file", "key_file"):
@@ -772,12 +809,12 @@ def _format_error(name: str, tree: dict[str, Any], error: Any, redactor: Redacto
             label = f"[{item}]"
             node = node[item] if isinstance(node, list) and item < len(node) else None
             if isinstance(node, dict) and isinstance(node.get("name"), str):
-                label += f" ({node['name']})"
+                label += f" ({printable(node['name'])})"
             parts.append(label)
         else:
             if item.startswith(("function-", "json-or-")):
                 continue
-            parts.append(f".{item}" if parts else item)
+            parts.append(f".{printable(item)}" if parts else printable(item))
             node = node.get(item) if isinstance(node, dict) else None
     field = "".join(parts) or "(top level)"
     message = _MESSAGES.get(error["type"]) or str(error["msg"]).removeprefix("Value error, ")

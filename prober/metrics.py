@@ -11,15 +11,8 @@ from __future__ import annotations
 
 import time
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-    Metric,
-)
-from prometheus_client.registry import Collector
 from prometheus_client.samples import Exemplar
 from prometheus_client.utils import floatToGoString
 
@@ -144,123 +137,6 @@ class ProbeMetrics:
     def skip(self, probe: str, reason: str, count: int = 1) -> None:
         key = (probe, reason)
         self.skipped[key] = self.skipped.get(key, 0) + count
-
-
-class ProberCollector(Collector):
-    """Renders ProbeMetrics and agent health as metric families."""
-
-    def __init__(
-        self,
-        metrics: Callable[[], ProbeMetrics],
-        inflight: Callable[[], int],
-        agent_state: Callable[[], dict[str, float]],
-        version: str,
-    ) -> None:
-        self._metrics = metrics
-        self._inflight = inflight
-        self._state = agent_state
-        self._version = version
-
-    def collect(self) -> Iterable[Metric]:
-        m = self._metrics()
-        names = list(m.label_names)
-        runs = CounterMetricFamily(
-            c.RUNS_TOTAL,
-            "Probe runs by outcome; every scheduled run that started is counted once.",
-            labels=[*names, c.L_OUTCOME, c.L_CODE, c.L_STEP],
-        )
-        steps = HistogramMetricFamily(
-            c.STEP_DURATION,
-            "Duration of each step of scenario probes.",
-            labels=[*names, c.L_STEP],
-        )
-        duration = HistogramMetricFamily(
-            c.DURATION,
-            "Probe run duration, request start to last body byte.",
-            labels=[*names, c.L_OUTCOME],
-        )
-        phase = HistogramMetricFamily(
-            c.PHASE, "Time spent in each phase of the request.", labels=[*names, c.L_PHASE]
-        )
-        success = GaugeMetricFamily(c.SUCCESS_GAUGE, "1 if the last run succeeded.", labels=names)
-        expiry = GaugeMetricFamily(
-            c.TLS_EXPIRY, "When the peer's leaf certificate expires.", labels=names
-        )
-        for s in m.series.values():
-            labels = list(s.labels)
-            for (outcome, code, step), count in s.runs.items():
-                runs.add_metric([*labels, outcome, code, step], count)
-            for step, hist in s.steps.items():
-                steps.add_metric([*labels, step], hist.buckets(), hist.sum)
-            for outcome, hist in s.durations.items():
-                duration.add_metric([*labels, outcome], hist.buckets(), hist.sum)
-            for name, hist in s.phases.items():
-                phase.add_metric([*labels, name], hist.buckets(), hist.sum)
-            if s.last_success is not None:
-                success.add_metric(labels, s.last_success)
-            if s.tls_expiry is not None:
-                expiry.add_metric(labels, s.tls_expiry)
-        yield from (runs, duration, phase, steps, success, expiry)
-
-        skipped = CounterMetricFamily(
-            c.SKIPPED_RUNS,
-            "Scheduled runs that did not start: the "
-            "previous run was still going (overlap) or the agent fell "
-            "behind (late).",
-            labels=[c.L_PROBE, c.L_REGION, c.L_REASON],
-        )
-        for (probe, reason), count in m.skipped.items():
-            skipped.add_metric([probe, m.region, reason], count)
-        yield skipped
-        lag = HistogramMetricFamily(
-            c.SCHEDULE_LAG, "Actual start minus planned start of runs.", labels=[c.L_REGION]
-        )
-        lag.add_metric([m.region], m.lag.buckets(), m.lag.sum)
-        yield lag
-        yield GaugeMetricFamily(c.INFLIGHT, "Probe runs in progress.", value=self._inflight())
-        yield CounterMetricFamily(
-            c.RESULTS_DROPPED,
-            "Results not written to the results file because its queue was full.",
-            value=m.results_dropped,
-        )
-        state = self._state()
-        yield GaugeMetricFamily(
-            c.PROBES_CONFIGURED, "Probes in the running config.", value=len(m.series)
-        )
-        yield GaugeMetricFamily(
-            c.CONFIG_RELOAD_SUCCESS,
-            "1 if the last config load succeeded.",
-            value=state.get("reload_success", 1.0),
-        )
-        yield GaugeMetricFamily(
-            c.CONFIG_RELOAD_TIMESTAMP,
-            "When the config was last loaded.",
-            value=state.get("reload_timestamp", 0.0),
-        )
-        reloads = CounterMetricFamily(
-            c.CONFIG_RELOADS_TOTAL, "Config reloads attempted.", labels=["result"]
-        )
-        reloads.add_metric(["success"], state.get("reloads_success", 0.0))
-        reloads.add_metric(["failure"], state.get("reloads_failure", 0.0))
-        yield reloads
-        yield GaugeMetricFamily(
-            c.LOOP_LAG,
-            "Event loop lag, last measured: how late a timer "
-            "fired. Runs measured under high lag read slow.",
-            value=state.get("loop_lag", 0.0),
-        )
-        for key, name, help_text in (
-            ("spans_exported", c.TRACE_SPANS_EXPORTED, "Spans the collector accepted."),
-            ("spans_dropped", c.TRACE_SPANS_DROPPED, "Spans dropped: the export queue was full."),
-            ("spans_failed", c.TRACE_SPANS_FAILED, "Spans the collector did not accept."),
-        ):
-            if key in state:
-                yield CounterMetricFamily(name, help_text, value=state[key])
-        info = GaugeMetricFamily(
-            c.BUILD_INFO, "prober build; always 1.", labels=["version", c.L_REGION]
-        )
-        info.add_metric([self._version, m.region], 1.0)
-        yield info
 
 
 def le(value: float) -> str:

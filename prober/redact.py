@@ -38,6 +38,18 @@ class Redactor:
         return len(self._secrets)
 
 
+MAX_ERROR = 300
+
+
+def one_line(text: str, limit: int = MAX_ERROR) -> str:
+    """An error fit for a log line, a results line and a span status: one line, bounded.
+
+    Call it on redacted text only: cutting first could leave half a secret unrecognised.
+    """
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
 def safe_url(url: str | URL, secret_params: Iterable[str] = (), keep_query: bool = False) -> str:
     """A URL fit to show: no userinfo; query values of secret parameters replaced.
 

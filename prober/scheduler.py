@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 import zlib
 from collections.abc import Awaitable, Callable, Iterable
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 log = logging.getLogger("prober.scheduler")
+_SLACK = 0.005  # seconds
 
 
 class Clock(Protocol):
@@ -132,7 +134,10 @@ class Scheduler:
         # Plan from the scheduler's epoch, so a job added later lands on the same grid.
         now = clock.monotonic()
         base = self._epoch + job.offset
-        k = max(0, int((now - base) // job.interval) + 1) if now > base else 0
+        # The first slot at or after now. A slot passed by less than _SLACK still counts as
+        # now: the loop task always starts a few microseconds after the epoch, and without
+        # this a job at offset 0 would wait a whole interval for its first run.
+        k = max(0, math.ceil((now - base - _SLACK) / job.interval))
         while True:
             planned = base + k * job.interval
             now = clock.monotonic()

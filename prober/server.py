@@ -1,43 +1,48 @@
-"""The agent's own HTTP endpoints: /metrics, /healthz, /ready, POST /-/reload."""
+"""The agent's own HTTP endpoints: /metrics, /healthz, /ready, POST /-/reload.
+
+With a web config file (exporter-toolkit format, see webconfig.py) they are served
+over TLS and/or behind basic auth; /healthz alone stays open to liveness probes.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from aiohttp import web
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
-from prometheus_client import exposition as text_format
-from prometheus_client.openmetrics import exposition as openmetrics
 
 from . import __version__
 from .agent import Agent
 from .config import parse_listen
-from .metrics import ProberCollector
+from .exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, render
+from .webconfig import WebConfig, install, load_web_config
 
 OPENMETRICS = "application/openmetrics-text"
 
 
-def build_registry(agent: Agent) -> CollectorRegistry:
+def process_registry() -> CollectorRegistry:
+    """process_*, python_gc_* and python_info: a few series, rendered by prometheus_client."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(
-        ProberCollector(
-            lambda: agent.metrics, lambda: agent.inflight, lambda: agent.health, __version__
-        )
-    )
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)
     GCCollector(registry=registry)
     return registry
 
 
-def build_app(agent: Agent) -> web.Application:
-    registry = build_registry(agent)
+def build_app(agent: Agent, web_config: WebConfig | None = None) -> web.Application:
+    process = process_registry()
 
     async def metrics(request: web.Request) -> web.Response:
-        if OPENMETRICS in request.headers.get("Accept", ""):
-            body = openmetrics.generate_latest(registry)  # type: ignore[no-untyped-call]
-            ctype = openmetrics.CONTENT_TYPE_LATEST
-        else:
-            body = text_format.generate_latest(registry)
-            ctype = text_format.CONTENT_TYPE_LATEST
+        openmetrics = OPENMETRICS in request.headers.get("Accept", "")
+        body = render(
+            agent.metrics,
+            inflight=agent.inflight,
+            state=agent.health,
+            version=__version__,
+            process=process,
+            openmetrics=openmetrics,
+        )
+        ctype = OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE
         return web.Response(body=body, headers={"Content-Type": ctype})
 
     async def healthz(_: web.Request) -> web.Response:
@@ -67,6 +72,8 @@ def build_app(agent: Agent) -> web.Application:
         )
 
     app = web.Application()
+    if web_config is not None:
+        install(app, web_config)
     app.router.add_get("/", index)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
@@ -75,11 +82,20 @@ def build_app(agent: Agent) -> web.Application:
     return app
 
 
-async def serve(agent: Agent, listen: str) -> tuple[web.AppRunner, int]:
-    """Start serving; returns the runner (to clean up) and the bound port."""
+async def serve(
+    agent: Agent, listen: str, web_config: Path | None = None
+) -> tuple[web.AppRunner, int]:
+    """Start serving; returns the runner (to clean up) and the bound port.
+
+    Raises WebConfigError (one line) for a bad web config file, OSError when the
+    address cannot be bound.
+    """
     host, port = parse_listen(listen)
-    runner = web.AppRunner(build_app(agent), access_log=None, handle_signals=False)
+    config = load_web_config(web_config) if web_config is not None else None
+    runner = web.AppRunner(build_app(agent, config), access_log=None, handle_signals=False)
     await runner.setup()
-    site = web.TCPSite(runner, host, port, reuse_address=True)
+    site = web.TCPSite(
+        runner, host, port, reuse_address=True, ssl_context=config.ssl if config else None
+    )
     await site.start()
     return runner, int(runner.addresses[0][1])

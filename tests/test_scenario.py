@@ -12,12 +12,13 @@ from typing import Any
 
 import pytest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
+from prometheus_client.parser import text_string_to_metric_families
 
 from prober.agent import Agent
 from prober.config import Config, load_config
 from prober.conventions import Outcome
 from prober.demo.service import Faults, UserMetadataService
-from prober.metrics import ProberCollector
+from prober.exposition import render
 from prober.model import ProbeResult, RunContext
 from prober.probes.scenario import ScenarioProbe
 from prober.probes.session import SessionPool
@@ -191,8 +192,8 @@ async def test_scenario_runs_count_once_in_the_slo_with_the_failing_step_labelle
         while sum(agent.metrics.series["canary-write-read"].runs.values()) < 2:
             assert time.monotonic() < deadline
             await asyncio.sleep(0.05)
-        collector = ProberCollector(lambda: agent.metrics, lambda: 0, lambda: {}, "test")
-        families = {f.name: f for f in collector.collect()}
+        text = render(agent.metrics, inflight=0, state={}, version="test").decode()
+        families = {f.name: f for f in text_string_to_metric_families(text)}
     runs = [s for s in families["prober_probe_runs"].samples if s.name.endswith("_total")]
     (sample,) = runs
     assert sample.labels["step"] == "write"

@@ -24,6 +24,7 @@ from ..logs import setup_logging
 from ..server import serve
 from ..stats import StatsSink
 from ..units import format_duration
+from ..webconfig import WebConfigError
 from .alerts import AlertBoard
 from .service import DEMO_TIMELINE, Faults, Timeline, UserMetadataService
 from .stack import Stack
@@ -85,7 +86,11 @@ async def run_demo(args: argparse.Namespace) -> int:
     stats = StatsSink(config, window=LIVE_WINDOW)
     agent = Agent(config, results_path=args.results, extra_sinks=[stats])
     try:
-        metrics_runner, metrics_port = await serve(agent, args.listen)
+        metrics_runner, metrics_port = await serve(agent, args.listen, args.web_config)
+    except WebConfigError as exc:
+        await service.close(service_runner)
+        console.print(f"[red]error:[/] {exc}", highlight=False)
+        return 2
     except OSError as exc:
         await service.close(service_runner)
         console.print(

@@ -12,7 +12,6 @@ from ..config import Expect, JSONAssertion
 _PATH_TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 MISSING = object()
 Check = Callable[[bytes], str | None]  # returns a failure reason, or None when it holds
-_MAX_SHOWN = 60
 
 
 def parse_path(path: str) -> tuple[str | int, ...]:
@@ -36,8 +35,9 @@ def lookup(doc: Any, path: tuple[str | int, ...]) -> Any:
 
 
 def _shown(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=True) if not isinstance(value, str) else repr(value)
-    return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 3] + "..."
+    # Not cut here: the probe redacts the whole message first, then makes it one short line
+    # (redact.one_line), so a secret is never cut in half before it can be recognised.
+    return json.dumps(value, ensure_ascii=True) if not isinstance(value, str) else repr(value)
 
 
 def _json_check(assertion: JSONAssertion) -> Callable[[Any], str | None]:

@@ -22,7 +22,7 @@ from yarl import URL
 from .. import __version__
 from ..conventions import USER_AGENT, Outcome, Phase
 from ..model import ProbeResult, RunContext
-from ..redact import safe_url
+from ..redact import one_line, safe_url
 from .assertions import Check, compile_checks
 from .errors import classify
 from .session import CURRENT_TIMINGS, SessionPool, Timings, perf, ssl_context
@@ -238,7 +238,7 @@ class HTTPProbe:
             duration=ex.duration,
             code=ex.code,
             phases=ex.phases,
-            error=self._redact(error) if error else "",
+            error=one_line(self._redact(error)) if error else "",
             tls_expiry=ex.cert_expiry,
             run_id=ctx.run_id,
             wall_start=ctx.wall_start,

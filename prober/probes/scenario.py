@@ -20,6 +20,7 @@ from yarl import URL
 from ..config import Expect, JSONAssertion
 from ..conventions import Outcome
 from ..model import ProbeResult, RunContext, StepResult
+from ..redact import one_line
 from .assertions import MISSING, Check, compile_checks, lookup, parse_path
 from .http import Exchange, encode_body, exchange, http_span_attributes, judge, request_headers
 from .session import SessionPool, perf, ssl_context
@@ -263,7 +264,7 @@ class ScenarioProbe:
             name=self.name,
         )
         outcome, error = (ex.outcome, ex.error) if ex.outcome else step.judge(ex, variables)
-        error = self._redact(error) if error else ""
+        error = one_line(self._redact(error)) if error else ""
         if span is not None and ctx.step_tracer is not None:
             ctx.step_tracer.finish(span, outcome, ex.code, error)
         return StepResult(step.name, outcome, ex.duration, ex.code, error), ex.cert_expiry

@@ -14,6 +14,7 @@ from types import SimpleNamespace
 from typing import Any, Literal
 
 import aiohttp
+import aiohttp.abc
 
 from ..config import TLS
 
@@ -97,9 +98,12 @@ def ssl_context(tls: TLS) -> ssl.SSLContext | bool:
 class SessionPool:
     """Creates the two sessions lazily, inside the running loop; closes them once."""
 
-    def __init__(self, connector_limit: int = 0) -> None:
+    def __init__(
+        self, connector_limit: int = 0, resolver: aiohttp.abc.AbstractResolver | None = None
+    ) -> None:
         self._sessions: dict[str, aiohttp.ClientSession] = {}
         self._limit = connector_limit
+        self._resolver = resolver  # None: aiohttp's default; tests inject slow or failing DNS
         self._trace = _trace_config()
 
     def get(self, mode: Literal["fresh", "keepalive"]) -> aiohttp.ClientSession:
@@ -111,6 +115,7 @@ class SessionPool:
                 force_close=fresh,
                 use_dns_cache=not fresh,
                 ttl_dns_cache=10,
+                resolver=self._resolver,
             )
             session = aiohttp.ClientSession(
                 connector=connector,
