@@ -2,8 +2,10 @@
 
 prometheus_client builds a Python object per sample on every scrape; with
 thousands of probes that is most of a second per scrape. Here each series'
-label text and each histogram's bucket line heads are built once and cached,
-so a scrape is integer accumulation and string joins. The format rules kept:
+label text is built once and cached, bucket `le` text is shared by all histograms
+with the same bounds, so a scrape is integer accumulation and string joins. Large
+scrapes are rendered in pieces (render_chunks) between which the server yields to
+the event loop, so a scrape never stalls probing for long. The format rules kept:
 counters are `_total` samples of a family typed `counter` (OpenMetrics names the
 family without the suffix), histograms are cumulative with `le="+Inf"` equal to
 `_count`, exemplars (`# {trace_id="..."} value timestamp`) appear only in
@@ -12,7 +14,8 @@ OpenMetrics, which ends with `# EOF`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from functools import cache
 from itertools import accumulate
 
 from prometheus_client import CollectorRegistry
@@ -22,6 +25,7 @@ from prometheus_client.openmetrics import exposition as openmetrics_format
 from . import conventions as c
 from .metrics import Histogram, ProbeMetrics, ProbeSeries, le
 
+CHUNK_SERIES = 200  # probes per piece of a streamed scrape: ~15k lines, a few ms of work
 TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 
@@ -50,32 +54,30 @@ class _Writer:
         )
 
     def histogram(self, name: str, labels: str, hist: Histogram) -> None:
-        heads = hist.heads
-        if heads is None:  # built once per histogram: its labels never change
-            sep = "," if labels else ""
-            heads = hist.heads = [
-                *(
-                    f'{name}_bucket{{{labels}{sep}le="{x}"}} '
-                    for x in [*map(le, hist.bounds), "+Inf"]
-                ),
-                f"{name}_sum{{{labels}}} " if labels else f"{name}_sum ",
-                f"{name}_count{{{labels}}} " if labels else f"{name}_count ",
-            ]
+        head = f"{name}_bucket{{{labels}," if labels else f"{name}_bucket{{"
+        tails = _le_tails(hist.bounds)
         cumulative = list(accumulate(hist.counts))
         if self.om and hist.exemplars is not None:
-            for head, count, ex in zip(heads, cumulative, hist.exemplars, strict=False):
+            for tail, count, ex in zip(tails, cumulative, hist.exemplars, strict=True):
                 if ex is None:
-                    self.out.append(f"{head}{count}\n")
+                    self.out.append(f"{head}{tail}{count}\n")
                 else:
-                    tid = ex.labels["trace_id"]
-                    self.out.append(
-                        f'{head}{count} # {{trace_id="{tid}"}} {ex.value} {ex.timestamp:.3f}\n'
+                    exemplar = (
+                        f'{{trace_id="{ex.labels["trace_id"]}"}} {ex.value} {ex.timestamp:.3f}'
                     )
+                    self.out.append(f"{head}{tail}{count} # {exemplar}\n")
         else:
-            self.out.extend(
-                [f"{head}{count}\n" for head, count in zip(heads, cumulative, strict=False)]
-            )
-        self.out.append(f"{heads[-2]}{_num(hist.sum)}\n{heads[-1]}{cumulative[-1]}\n")
+            self.out.extend([f"{head}{t}{n}\n" for t, n in zip(tails, cumulative, strict=True)])
+        braces = f"{{{labels}}}" if labels else ""
+        self.out.append(
+            f"{name}_sum{braces} {_num(hist.sum)}\n{name}_count{braces} {cumulative[-1]}\n"
+        )
+
+
+@cache
+def _le_tails(bounds: tuple[float, ...]) -> tuple[str, ...]:
+    """`le="0.2"} ` for every bound and +Inf; shared by all histograms with these bounds."""
+    return tuple(f'le="{x}"}} ' for x in (*map(le, bounds), "+Inf"))
 
 
 def _num(value: float) -> str:
@@ -90,12 +92,16 @@ def _series_labels(m: ProbeMetrics, s: ProbeSeries) -> str:
     return s.label_text
 
 
-def _probe_families(w: _Writer, m: ProbeMetrics) -> None:
+def _probe_families(w: _Writer, m: ProbeMetrics) -> Iterator[None]:
+    """Writes the probe families, yielding every CHUNK_SERIES series so the caller can
+    hand the event loop back to the probes while a large scrape is rendered."""
     series = list(m.series.values())
     w.family(
         c.RUNS_TOTAL, "counter", "Probe runs by outcome; every run that started is counted once."
     )
-    for s in series:
+    for i, s in enumerate(series, 1):
+        if i % CHUNK_SERIES == 0:
+            yield
         base = _series_labels(m, s)
         for (outcome, code, step), count in s.runs.items():
             w.sample(
@@ -104,26 +110,36 @@ def _probe_families(w: _Writer, m: ProbeMetrics) -> None:
                 count,
             )
     w.family(c.DURATION, "histogram", "Probe run duration, request start to last body byte.")
-    for s in series:
+    for i, s in enumerate(series, 1):
+        if i % CHUNK_SERIES == 0:
+            yield
         base = _series_labels(m, s)
         for outcome, hist in s.durations.items():
             w.histogram(c.DURATION, f'{base},outcome="{outcome}"', hist)
     w.family(c.PHASE, "histogram", "Time spent in each phase of the request.")
-    for s in series:
+    for i, s in enumerate(series, 1):
+        if i % CHUNK_SERIES == 0:
+            yield
         base = _series_labels(m, s)
         for phase, hist in s.phases.items():
             w.histogram(c.PHASE, f'{base},phase="{phase}"', hist)
     w.family(c.STEP_DURATION, "histogram", "Duration of each step of scenario probes.")
-    for s in series:
+    for i, s in enumerate(series, 1):
+        if i % CHUNK_SERIES == 0:
+            yield
         base = _series_labels(m, s)
         for step, hist in s.steps.items():
             w.histogram(c.STEP_DURATION, f'{base},step="{escape(step)}"', hist)
     w.family(c.SUCCESS_GAUGE, "gauge", "1 if the last run succeeded.")
-    for s in series:
+    for i, s in enumerate(series, 1):
+        if i % CHUNK_SERIES == 0:
+            yield
         if s.last_success is not None:
             w.sample(c.SUCCESS_GAUGE, _series_labels(m, s), s.last_success)
     w.family(c.TLS_EXPIRY, "gauge", "When the peer's leaf certificate expires.")
-    for s in series:
+    for i, s in enumerate(series, 1):
+        if i % CHUNK_SERIES == 0:
+            yield
         if s.tls_expiry is not None:
             w.sample(c.TLS_EXPIRY, _series_labels(m, s), s.tls_expiry)
 
@@ -178,6 +194,32 @@ def _agent_families(
     w.sample(c.BUILD_INFO, f'version="{escape(version)}",{region}', 1)
 
 
+def render_chunks(
+    m: ProbeMetrics,
+    *,
+    inflight: int,
+    state: Mapping[str, float],
+    version: str,
+    process: CollectorRegistry | None = None,
+    openmetrics: bool = False,
+) -> Iterator[bytes]:
+    """The /metrics body in pieces of about CHUNK_SERIES probes' series each."""
+    w = _Writer(openmetrics)
+    for _ in _probe_families(w, m):
+        yield "".join(w.out).encode()
+        w.out.clear()
+    _agent_families(w, m, inflight, state, version)
+    yield "".join(w.out).encode()
+    if process is not None:  # process_*, python_gc_*, python_info: few series, library-rendered
+        if openmetrics:
+            extra = openmetrics_format.generate_latest(process)  # type: ignore[no-untyped-call]
+            yield bytes(extra).removesuffix(b"# EOF\n")
+        else:
+            yield text_format.generate_latest(process)
+    if openmetrics:
+        yield b"# EOF\n"
+
+
 def render(
     m: ProbeMetrics,
     *,
@@ -187,17 +229,9 @@ def render(
     process: CollectorRegistry | None = None,
     openmetrics: bool = False,
 ) -> bytes:
-    """The whole /metrics body."""
-    w = _Writer(openmetrics)
-    _probe_families(w, m)
-    _agent_families(w, m, inflight, state, version)
-    body = "".join(w.out).encode()
-    if process is not None:  # process_*, python_gc_*, python_info: few series, library-rendered
-        if openmetrics:
-            extra = openmetrics_format.generate_latest(process)  # type: ignore[no-untyped-call]
-            body += bytes(extra).removesuffix(b"# EOF\n")
-        else:
-            body += text_format.generate_latest(process)
-    if openmetrics:
-        body += b"# EOF\n"
-    return body
+    """The whole /metrics body at once (tests, small configs)."""
+    chunks = render_chunks(
+        m, inflight=inflight, state=state, version=version, process=process,
+        openmetrics=openmetrics,
+    )  # fmt: skip
+    return b"".join(chunks)

@@ -23,14 +23,13 @@ from .model import ProbeResult
 class Histogram:
     """Non-cumulative bucket counts; cumulated when rendered."""
 
-    __slots__ = ("bounds", "counts", "exemplars", "heads", "sum")
+    __slots__ = ("bounds", "counts", "exemplars", "sum")
 
     def __init__(self, bounds: Sequence[float]) -> None:
         self.bounds = tuple(bounds)
         self.counts = [0] * (len(self.bounds) + 1)
         self.sum = 0.0
         self.exemplars: list[Exemplar | None] | None = None
-        self.heads: list[str] | None = None  # rendered line heads, cached by exposition.py
 
     def observe(self, value: float, trace_id: str = "") -> None:
         i = bisect_left(self.bounds, value)

@@ -6,6 +6,7 @@ over TLS and/or behind basic auth; /healthz alone stays open to liveness probes.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from aiohttp import web
@@ -14,7 +15,7 @@ from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector,
 from . import __version__
 from .agent import Agent
 from .config import parse_listen
-from .exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, render
+from .exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, render_chunks
 from .webconfig import WebConfig, install, load_web_config
 
 OPENMETRICS = "application/openmetrics-text"
@@ -32,9 +33,12 @@ def process_registry() -> CollectorRegistry:
 def build_app(agent: Agent, web_config: WebConfig | None = None) -> web.Application:
     process = process_registry()
 
-    async def metrics(request: web.Request) -> web.Response:
+    async def metrics(request: web.Request) -> web.StreamResponse:
         openmetrics = OPENMETRICS in request.headers.get("Accept", "")
-        body = render(
+        ctype = OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE
+        response = web.StreamResponse(headers={"Content-Type": ctype})
+        await response.prepare(request)
+        chunks = render_chunks(
             agent.metrics,
             inflight=agent.inflight,
             state=agent.health,
@@ -42,8 +46,11 @@ def build_app(agent: Agent, web_config: WebConfig | None = None) -> web.Applicat
             process=process,
             openmetrics=openmetrics,
         )
-        ctype = OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE
-        return web.Response(body=body, headers={"Content-Type": ctype})
+        for chunk in chunks:
+            await response.write(chunk)
+            await asyncio.sleep(0)  # let due probe runs start between pieces of a big scrape
+        await response.write_eof()
+        return response
 
     async def healthz(_: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})

@@ -120,6 +120,9 @@ class SessionPool:
             session = aiohttp.ClientSession(
                 connector=connector,
                 trace_configs=[self._trace],
+                # Each run is bounded by its own asyncio.timeout: aiohttp's timers would only
+                # add a timer handle per request.
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=None, sock_read=None),
                 auto_decompress=True,
                 cookie_jar=aiohttp.DummyCookieJar(),  # runs must not leak state into each other
                 skip_auto_headers=("User-Agent",),

@@ -1,0 +1,172 @@
+"""The benchmark's load generator: fixed-rate requests, each identifiable, bounded.
+
+Two modes, both on uvloop with one aiohttp session:
+- `floor`: GET the service directly, a fresh connection per request, X-Request-Id
+  set; the latency is timed around the request and body read, as tightly as a
+  bare aiohttp client allows. The best any Python prober could do here.
+- `blackbox`: GET blackbox_exporter's /probe with the service URL as target and
+  a unique `rid` query parameter in it (blackbox can send no per-probe header);
+  the latency is blackbox's own `probe_duration_seconds` from the response.
+
+Request k is planned at start + k / rate. The run is bounded by count
+(rate * seconds) and by time (seconds + timeout + 5). One JSON line per planned
+request that started goes to --out: id, planned (unix time), lag, ok, latency,
+rtt (the driver's own round trip), status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+from yarl import URL
+
+perf = time.perf_counter
+
+
+def _first_value(text: str, name: str) -> float | None:
+    """The value of an unlabelled sample `name` in Prometheus text, without a full parse."""
+    at = text.find("\n" + name + " ")
+    if at < 0:
+        return None
+    start = at + len(name) + 2
+    end = text.find("\n", start)
+    return float(text[start : end if end >= 0 else None])
+
+
+async def generate(args: argparse.Namespace) -> list[dict[str, Any]]:
+    floor = args.mode == "floor"
+    connector = aiohttp.TCPConnector(limit=0, force_close=floor, use_dns_cache=False)
+    timeout = aiohttp.ClientTimeout(total=args.timeout)
+    prefix = args.id_prefix or os.urandom(3).hex()
+    records: list[dict[str, Any]] = []
+    total = int(args.rate * args.seconds)
+    tasks: set[asyncio.Task[None]] = set()
+
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=timeout, cookie_jar=aiohttp.DummyCookieJar()
+    ) as session:
+        target = args.target
+
+        async def one_floor(rid: str, planned: float) -> None:
+            started = time.monotonic()
+            status, ok, latency, error = 0, False, None, ""
+            t0 = perf()
+            try:
+                async with session.get(target, headers={"X-Request-Id": rid}) as resp:
+                    await resp.read()
+                t1 = perf()
+                status, ok, latency = resp.status, resp.status == 200, t1 - t0
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                t1 = perf()
+                error = type(exc).__name__
+            records.append(
+                {
+                    "id": rid,
+                    "planned": wall0 + (planned - mono0),
+                    "lag": started - planned,
+                    "ok": ok,
+                    "latency": latency,
+                    "rtt": t1 - t0,
+                    "status": status,
+                    "error": error,
+                }
+            )
+
+        base = args.blackbox.rstrip("/") + "/probe?module=" + args.module + "&target="
+        sep = "&" if "?" in target else "?"
+
+        async def one_blackbox(rid: str, planned: float) -> None:
+            started = time.monotonic()
+            status, ok, latency, error = 0, False, None, ""
+            url = URL(base + quote(f"{target}{sep}rid={rid}", safe=""), encoded=True)
+            t0 = perf()
+            try:
+                async with session.get(url) as resp:
+                    text = await resp.text()
+                t1 = perf()
+                status = resp.status
+                success = _first_value(text, "probe_success")
+                latency = _first_value(text, "probe_duration_seconds")
+                ok = status == 200 and success == 1.0
+            except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
+                t1 = perf()
+                error = type(exc).__name__
+            records.append(
+                {
+                    "id": rid,
+                    "planned": wall0 + (planned - mono0),
+                    "lag": started - planned,
+                    "ok": ok,
+                    "latency": latency,
+                    "rtt": t1 - t0,
+                    "status": status,
+                    "error": error,
+                }
+            )
+
+        one: Callable[[str, float], Any] = one_floor if floor else one_blackbox
+        mono0 = time.monotonic() + 0.05
+        wall0 = time.time() + 0.05
+        deadline = mono0 + args.seconds + args.timeout + 5
+        print(json.dumps({"start": wall0, "planned": total}), flush=True)
+        step = 1.0 / args.rate
+        k = 0
+        while k < total:
+            now = time.monotonic()
+            planned = mono0 + k * step
+            if planned > now:
+                await asyncio.sleep(planned - now)
+                now = time.monotonic()
+            if now > deadline:
+                break
+            while k < total and mono0 + k * step <= now:
+                task = asyncio.create_task(one(f"{prefix}-{k:x}", mono0 + k * step))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+                k += 1
+        if tasks:
+            await asyncio.wait(set(tasks), timeout=args.timeout + 2)
+        for task in tasks:
+            task.cancel()
+    return records
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="fixed-rate load generator (bench)")
+    parser.add_argument("--mode", choices=("floor", "blackbox"), required=True)
+    parser.add_argument("--target", required=True, help="service URL to fetch or to probe")
+    parser.add_argument("--blackbox", default="", help="blackbox_exporter base URL")
+    parser.add_argument("--module", default="http_2xx")
+    parser.add_argument("--rate", type=float, required=True, help="requests per second")
+    parser.add_argument("--seconds", type=float, required=True, help="how long to generate")
+    parser.add_argument("--timeout", type=float, default=1.0)
+    parser.add_argument("--id-prefix", default="")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    if args.mode == "blackbox" and not args.blackbox:
+        parser.error("--blackbox is required in blackbox mode")
+    try:
+        import uvloop  # noqa: PLC0415 - optional
+
+        factory: Callable[[], asyncio.AbstractEventLoop] | None = uvloop.new_event_loop
+    except ImportError:  # pragma: no cover
+        factory = None
+    with asyncio.Runner(loop_factory=factory) as runner:
+        records = runner.run(generate(args))
+    with args.out.open("w", encoding="utf-8") as out:
+        for record in records:
+            out.write(json.dumps(record, separators=(",", ":")) + "\n")
+    print(json.dumps({"records": len(records)}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
