@@ -14,7 +14,7 @@ OpenMetrics, which ends with `# EOF`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import cache
 from itertools import accumulate
 
@@ -92,56 +92,59 @@ def _series_labels(m: ProbeMetrics, s: ProbeSeries) -> str:
     return s.label_text
 
 
+def _runs(w: _Writer, base: str, s: ProbeSeries) -> None:
+    for (outcome, code, step), count in s.runs.items():
+        labels = f'{base},outcome="{outcome}",code="{code}",step="{escape(step)}"'
+        w.sample(c.RUNS_TOTAL, labels, count)
+
+
+def _durations(w: _Writer, base: str, s: ProbeSeries) -> None:
+    for outcome, hist in s.durations.items():
+        w.histogram(c.DURATION, f'{base},outcome="{outcome}"', hist)
+
+
+def _phases(w: _Writer, base: str, s: ProbeSeries) -> None:
+    for phase, hist in s.phases.items():
+        w.histogram(c.PHASE, f'{base},phase="{phase}"', hist)
+
+
+def _steps(w: _Writer, base: str, s: ProbeSeries) -> None:
+    for step, hist in s.steps.items():
+        w.histogram(c.STEP_DURATION, f'{base},step="{escape(step)}"', hist)
+
+
+def _success(w: _Writer, base: str, s: ProbeSeries) -> None:
+    if s.last_success is not None:
+        w.sample(c.SUCCESS_GAUGE, base, s.last_success)
+
+
+def _expiry(w: _Writer, base: str, s: ProbeSeries) -> None:
+    if s.tls_expiry is not None:
+        w.sample(c.TLS_EXPIRY, base, s.tls_expiry)
+
+
+# (sample name, type, help, writer of one probe's samples), in exposition order.
+_PROBE_FAMILIES: tuple[tuple[str, str, str, Callable[[_Writer, str, ProbeSeries], None]], ...] = (
+    (c.RUNS_TOTAL, "counter", "Probe runs by outcome; every run that started is counted once.",
+     _runs),
+    (c.DURATION, "histogram", "Probe run duration, request start to last body byte.", _durations),
+    (c.PHASE, "histogram", "Time spent in each phase of the request.", _phases),
+    (c.STEP_DURATION, "histogram", "Duration of each step of scenario probes.", _steps),
+    (c.SUCCESS_GAUGE, "gauge", "1 if the last run succeeded.", _success),
+    (c.TLS_EXPIRY, "gauge", "When the peer's leaf certificate expires.", _expiry),
+)  # fmt: skip
+
+
 def _probe_families(w: _Writer, m: ProbeMetrics) -> Iterator[None]:
     """Writes the probe families, yielding every CHUNK_SERIES series so the caller can
     hand the event loop back to the probes while a large scrape is rendered."""
     series = list(m.series.values())
-    w.family(
-        c.RUNS_TOTAL, "counter", "Probe runs by outcome; every run that started is counted once."
-    )
-    for i, s in enumerate(series, 1):
-        if i % CHUNK_SERIES == 0:
-            yield
-        base = _series_labels(m, s)
-        for (outcome, code, step), count in s.runs.items():
-            w.sample(
-                c.RUNS_TOTAL,
-                f'{base},outcome="{outcome}",code="{code}",step="{escape(step)}"',
-                count,
-            )
-    w.family(c.DURATION, "histogram", "Probe run duration, request start to last body byte.")
-    for i, s in enumerate(series, 1):
-        if i % CHUNK_SERIES == 0:
-            yield
-        base = _series_labels(m, s)
-        for outcome, hist in s.durations.items():
-            w.histogram(c.DURATION, f'{base},outcome="{outcome}"', hist)
-    w.family(c.PHASE, "histogram", "Time spent in each phase of the request.")
-    for i, s in enumerate(series, 1):
-        if i % CHUNK_SERIES == 0:
-            yield
-        base = _series_labels(m, s)
-        for phase, hist in s.phases.items():
-            w.histogram(c.PHASE, f'{base},phase="{phase}"', hist)
-    w.family(c.STEP_DURATION, "histogram", "Duration of each step of scenario probes.")
-    for i, s in enumerate(series, 1):
-        if i % CHUNK_SERIES == 0:
-            yield
-        base = _series_labels(m, s)
-        for step, hist in s.steps.items():
-            w.histogram(c.STEP_DURATION, f'{base},step="{escape(step)}"', hist)
-    w.family(c.SUCCESS_GAUGE, "gauge", "1 if the last run succeeded.")
-    for i, s in enumerate(series, 1):
-        if i % CHUNK_SERIES == 0:
-            yield
-        if s.last_success is not None:
-            w.sample(c.SUCCESS_GAUGE, _series_labels(m, s), s.last_success)
-    w.family(c.TLS_EXPIRY, "gauge", "When the peer's leaf certificate expires.")
-    for i, s in enumerate(series, 1):
-        if i % CHUNK_SERIES == 0:
-            yield
-        if s.tls_expiry is not None:
-            w.sample(c.TLS_EXPIRY, _series_labels(m, s), s.tls_expiry)
+    for name, kind, help_text, write in _PROBE_FAMILIES:
+        w.family(name, kind, help_text)
+        for i, s in enumerate(series, 1):
+            if i % CHUNK_SERIES == 0:
+                yield
+            write(w, _series_labels(m, s), s)
 
 
 def _agent_families(
