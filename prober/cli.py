@@ -308,25 +308,15 @@ async def _wait_for_stop(agent: Any, duration: float | None) -> str:
 
 
 def cmd_rules(args: argparse.Namespace) -> int:
-    from .slo import names  # noqa: PLC0415
-    from .slo.generate import render_prometheus_rule, render_rule_files, write_rules  # noqa: PLC0415
+    from .generated import stale_files  # noqa: PLC0415
+    from .slo.generate import render_files, write_rules  # noqa: PLC0415
 
     config = load_or_exit(args.config, args.region)
     try:
         if args.check:
-            files: dict[str, str] = {}
-            if args.format in ("prometheus", "all"):
-                files |= render_rule_files(config)
-            if args.format in ("operator", "all"):
-                files[names.OPERATOR_FILE] = render_prometheus_rule(config)
-            stale = [
-                name
-                for name, text in files.items()
-                if not (args.out / name).is_file()
-                or (args.out / name).read_text(encoding="utf-8") != text
-            ]
-            for name in stale:
-                print(f"stale: {args.out / name} (run prober rules -c {args.config} -o {args.out})")
+            stale = stale_files(render_files(config, args.format), args.out)
+            for path in stale:
+                print(f"stale: {path} (run prober rules -c {args.config} -o {args.out})")
             return EXIT_VIOLATED if stale else EXIT_OK
         for path in write_rules(config, args.out, args.format):
             print(f"wrote {path}")

@@ -9,7 +9,8 @@ Grafana SDK is imported only when dashboards are rendered.
 from __future__ import annotations
 
 from ..config import Config
-from .files import PanelQuery, panel_queries, stale_files, write_dashboards
+from ..generated import stale_files
+from .files import PanelQuery, panel_queries, write_dashboards
 from .names import AGENTS_FILE, AGENTS_UID, OVERVIEW_FILE, OVERVIEW_UID
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 from ..config import Config, ConfigError, SLOConfig
+from ..generated import write_files
 from . import names as n
 from .model import Group, render_groups, render_mapping
 from .rules import health_group, slo_group
@@ -116,17 +117,16 @@ def write_rules(
     Nothing is written unless every file rendered, so a config error leaves
     the previous files in place.
     """
+    return write_files(render_files(config, fmt, scale=scale), out_dir)
+
+
+def render_files(
+    config: Config, fmt: Format = "prometheus", *, scale: float = 1.0
+) -> dict[str, str]:
+    """File name -> text for the chosen format(s); raises ConfigError before anything is written."""
     files: dict[str, str] = {}
     if fmt in ("prometheus", "all"):
         files |= render_rule_files(config, scale=scale)
     if fmt in ("operator", "all"):
         files[n.OPERATOR_FILE] = render_prometheus_rule(config, scale=scale)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    for filename, text in files.items():
-        path = out_dir / filename
-        tmp = path.with_name(f".{filename}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-        written.append(path)
-    return written
+    return files
