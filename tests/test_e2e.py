@@ -134,6 +134,14 @@ def wait_for(what: str, predicate: Callable[[], Any], limit: float, every: float
     raise AssertionError(f"timed out after {limit:g}s waiting for: {what}")
 
 
+def _ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
 def _start(argv: list[str], **kw: Any) -> subprocess.Popen[bytes]:
     return subprocess.Popen(argv, cwd=REPO, **kw)
 
@@ -179,6 +187,9 @@ def chain(
             stderr=prober_log,
         )  # fmt: skip
         procs.append(prober)
+        # Prometheus starts only once prober serves: otherwise, on a busy machine, the
+        # dead-man's switch can rightly fire before the agent's first scrape.
+        wait_for("prober ready", lambda: _ready(f"http://127.0.0.1:{prober_port}/ready"), 60)
         stack = Stack(work / "stack", [f"127.0.0.1:{prober_port}"], [rules], hook_url)
         stack.start()
         yield Chain(service_url, prober, prober_port, config_path, stack, hook, procs)
