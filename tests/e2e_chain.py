@@ -116,7 +116,7 @@ def _bundled_config(work: Path, service_url: str, region: str) -> tuple[Path, Co
     return path, load_config(path, env={"UMS_URL": service_url}, region=region)
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         proc.terminate()
     try:
@@ -137,7 +137,7 @@ def running_chain(work: Path) -> Iterator[Chain]:
             cwd=REPO,
             stdout=subprocess.PIPE,
         )
-        stack.callback(_stop, service)
+        stack.callback(stop_process, service)
         assert service.stdout is not None
         service_url = f"http://127.0.0.1:{json.loads(service.stdout.readline())['port']}"
         configs = {region: _bundled_config(work, service_url, region) for region in REGIONS}
@@ -157,7 +157,7 @@ def running_chain(work: Path) -> Iterator[Chain]:
                 env={**os.environ, "UMS_URL": service_url},
                 stderr=log,
             )  # fmt: skip
-            stack.callback(_stop, proc)
+            stack.callback(stop_process, proc)
             targets.append(f"127.0.0.1:{port}")
 
         prometheus = Stack(work / "stack", targets, [rules], "http://127.0.0.1:9/unused")

@@ -36,6 +36,7 @@ from prober.slo import names as n
 from prober.slo.generate import render_rule_files
 
 from .conftest import REPO
+from .e2e_chain import stop_process
 
 pytestmark = [
     pytest.mark.e2e,
@@ -197,15 +198,7 @@ def chain(
         if stack is not None:
             stack.stop()
         for proc in procs:
-            if proc.poll() is None:
-                proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            if proc.stdout is not None:
-                proc.stdout.close()
+            stop_process(proc)
         prober_log.close()
 
 

@@ -52,6 +52,18 @@ RUNS_PER_SECOND: Final = "suffix: runs/s"
 GREEN, YELLOW, RED = "green", "yellow", "red"
 
 
+def _ok_or(bad: str) -> list[dm.ValueMap | dm.RangeMap | dm.RegexMap | dm.SpecialValueMap]:
+    """Value mappings for a 0/1 series: 0 is `bad` in red, 1 is ok in green."""
+    return [
+        dm.ValueMap(
+            {
+                "0": dm.ValueMappingResult(text=bad, color=RED, index=0),
+                "1": dm.ValueMappingResult(text="ok", color=GREEN, index=1),
+            }
+        )
+    ]
+
+
 def _thresholds(base: str, *steps: tuple[float, str]) -> db.ThresholdsConfig:
     return (
         db.ThresholdsConfig()
@@ -651,16 +663,7 @@ def _probes_row(board: _Board) -> None:
         .merge_values(True)
         .legend(_legend().show_legend(False))
         .with_target(_query(q.selector(c.SUCCESS_GAUGE, *sel), "{{probe}} {{region}}", "A"))
-        .mappings(
-            [
-                dm.ValueMap(
-                    {
-                        "0": dm.ValueMappingResult(text="failed", color=RED, index=0),
-                        "1": dm.ValueMappingResult(text="ok", color=GREEN, index=1),
-                    }
-                )
-            ]
-        )
+        .mappings(_ok_or("failed"))
         .thresholds(_thresholds(RED, (1, GREEN)))
     )
     board.panel(
@@ -772,16 +775,7 @@ def _health_row(board: _Board) -> None:
                 )
             ],
         )
-        .mappings(
-            [
-                dm.ValueMap(
-                    {
-                        "0": dm.ValueMappingResult(text="rejected", color=RED, index=0),
-                        "1": dm.ValueMappingResult(text="ok", color=GREEN, index=1),
-                    }
-                )
-            ]
-        )
+        .mappings(_ok_or("rejected"))
         .thresholds(_thresholds(RED, (1, GREEN)))
     )
     board.panel(
