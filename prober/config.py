@@ -482,6 +482,9 @@ class AgentConfig(_Strict):
     labels: dict[str, str] = Field(default_factory=dict)
     request_id_header: str = c.DEFAULT_REQUEST_ID_HEADER
     max_concurrency: int | None = Field(default=None, ge=1)
+    # builtin: plain-http probes on fresh connections use prober's own lean HTTP/1.1 client
+    # (half the CPU per run, timed in the socket callbacks); aiohttp: every request by aiohttp.
+    http_client: Literal["builtin", "aiohttp"] = "builtin"
     secret_query_params: tuple[str, ...] = DEFAULT_SECRET_QUERY_PARAMS
 
     @field_validator("listen")

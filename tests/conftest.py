@@ -12,11 +12,22 @@ from typing import Any
 
 import pytest
 import trustme
+import uvloop
 from aiohttp import web
 
 from prober.config import Config, parse_config
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def pytest_asyncio_loop_factories(
+    config: pytest.Config, item: pytest.Item
+) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
+    """Tests marked both_loops run on asyncio's loop and on uvloop (what `prober run` uses)."""
+    if item.get_closest_marker("both_loops") is None:
+        return {"asyncio": asyncio.new_event_loop}
+    return {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
+
 
 Routes = Callable[[web.Application], None]
 ServerFactory = Callable[..., Awaitable[str]]

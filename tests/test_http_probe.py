@@ -22,6 +22,9 @@ from prober.probes.session import SessionPool
 from .aioresponses_compat import compat_aioresponses
 from .conftest import RawHandler, ServerFactory, make_config
 
+# Every test on both loops: `prober run` uses uvloop, whose transports are not asyncio's.
+pytestmark = pytest.mark.both_loops
+
 
 @pytest.fixture
 async def sessions() -> AsyncIterator[SessionPool]:
@@ -33,10 +36,9 @@ async def sessions() -> AsyncIterator[SessionPool]:
 RunProbe = Callable[..., Any]
 
 
-@pytest.fixture
-def run_probe(sessions: SessionPool) -> RunProbe:
+def runner(sessions: SessionPool, client: str) -> RunProbe:
     async def run(url: str, **probe: Any) -> ProbeResult:
-        config = make_config([{"name": "p", "url": url, **probe}])
+        config = make_config([{"name": "p", "url": url, **probe}], agent={"http_client": client})
         probe_config = config.probes[0]
         assert isinstance(probe_config, ProbeConfig)
         http = HTTPProbe(probe_config, config, sessions)
@@ -44,6 +46,18 @@ def run_probe(sessions: SessionPool) -> RunProbe:
         return await http.run(RunContext("run-1", now, now, time.time()))
 
     return run
+
+
+@pytest.fixture(params=["builtin", "aiohttp"])
+def run_probe(sessions: SessionPool, request: pytest.FixtureRequest) -> RunProbe:
+    """Runs a probe through each client: every outcome must come out the same from both."""
+    return runner(sessions, request.param)
+
+
+@pytest.fixture
+def run_aiohttp_probe(sessions: SessionPool) -> RunProbe:
+    """aiohttp's client only: for tests that mock it with aioresponses."""
+    return runner(sessions, "aiohttp")
 
 
 def routes(**handlers: Callable[[web.Request], Any]) -> Callable[[web.Application], None]:
@@ -335,24 +349,26 @@ async def test_a_peer_that_closes_without_answering_is_a_protocol_error(
 
 
 async def test_an_unexpected_exception_inside_the_client_is_internal_not_raised(
-    run_probe: RunProbe, caplog: pytest.LogCaptureFixture
+    run_aiohttp_probe: RunProbe, caplog: pytest.LogCaptureFixture
 ) -> None:
     with compat_aioresponses() as mocked:
         mocked.get("http://ums.test/boom", exception=RuntimeError("bug in prober"))
-        result = await run_probe("http://ums.test/boom")
+        result = await run_aiohttp_probe("http://ums.test/boom")
     assert result.outcome is Outcome.INTERNAL
     assert result.error == "RuntimeError: bug in prober"
     assert any(r.exc_info for r in caplog.records), "the traceback is logged"
 
 
-async def test_mocked_responses_drive_status_and_assertion_logic(run_probe: RunProbe) -> None:
+async def test_mocked_responses_drive_status_and_assertion_logic(
+    run_aiohttp_probe: RunProbe,
+) -> None:
     with compat_aioresponses() as mocked:
         mocked.get("http://ums.test/a", status=200, body=json.dumps({"user_id": "x"}))
         mocked.get("http://ums.test/b", status=429)
-        ok = await run_probe(
+        ok = await run_aiohttp_probe(
             "http://ums.test/a", expect={"json": [{"path": "user_id", "equals": "x"}]}
         )
-        limited = await run_probe("http://ums.test/b", expect={"status": ["2xx", 429]})
+        limited = await run_aiohttp_probe("http://ums.test/b", expect={"status": ["2xx", 429]})
     assert ok.outcome is Outcome.SUCCESS
     assert limited.outcome is Outcome.SUCCESS
     assert limited.code == 429

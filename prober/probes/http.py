@@ -12,8 +12,7 @@ import json
 import logging
 import ssl
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import aiohttp
 from opentelemetry.trace import SpanKind
@@ -23,8 +22,10 @@ from .. import __version__
 from ..conventions import USER_AGENT, Outcome, Phase
 from ..model import ProbeResult, RunContext
 from ..redact import one_line, safe_url
+from . import http1
 from .assertions import Check, compile_checks
 from .errors import classify
+from .http1 import Exchange
 from .session import CURRENT_TIMINGS, SessionPool, Timings, perf, ssl_context
 
 if TYPE_CHECKING:
@@ -38,18 +39,32 @@ class BodyTooLarge(Exception):
     pass
 
 
-@dataclass(slots=True)
-class Exchange:
-    """One request and what came back, measured. `outcome` None: a whole response arrived."""
-
-    outcome: Outcome | None
-    error: str
-    code: int | None
-    duration: float
-    phases: dict[str, float]
-    body: bytes = b""
-    headers: Mapping[str, str] | None = None
-    cert_expiry: float | None = None
+async def send(
+    sessions: SessionPool,
+    mode: Literal["fresh", "keepalive"],
+    method: str,
+    url: URL,
+    *,
+    headers: Mapping[str, str],
+    body: bytes | None,
+    builtin: bool,
+    ssl: ssl.SSLContext | bool,
+    server_hostname: str | None,
+    limit: float,
+    max_body: int,
+    name: str,
+) -> Exchange:
+    """One request by whichever client fits: prober's own HTTP/1.1 client for plain http on
+    a fresh connection (unless `builtin` is off), aiohttp for everything else."""
+    if builtin and http1.applies(url, mode):
+        prepared = http1.Prepared(url, method, headers, body)
+        return await http1.send(
+            prepared, {}, resolver=sessions.resolver, limit=limit, max_body=max_body
+        )
+    return await exchange(
+        sessions.get(mode), method, url, headers, body, ssl=ssl,
+        server_hostname=server_hostname, limit=limit, max_body=max_body, name=name,
+    )  # fmt: skip
 
 
 async def exchange(
@@ -210,24 +225,43 @@ class HTTPProbe:
             self._url, self._method, config.agent.secret_query_params, self._redact
         )
         self.span_attributes["prober.target"] = self.target
+        self._prepared = (
+            http1.Prepared(self._url, self._method, self._headers, self._body, (self._id_header,))
+            if config.agent.http_client == "builtin" and http1.applies(self._url, probe.connection)
+            else None
+        )
 
     async def run(self, ctx: RunContext) -> ProbeResult:
-        headers = dict(self._headers)
-        headers[self._id_header] = ctx.run_id
-        if ctx.headers:
-            headers.update(ctx.headers)
-        ex = await exchange(
-            self._sessions.get(self.config.connection),
-            self._method,
-            self._url,
-            headers,
-            self._body,
-            ssl=self._ssl,
-            server_hostname=self._server_hostname,
-            limit=self.timeout,
-            max_body=self._expect.max_body_bytes,
-            name=self.name,
-        )
+        if self._prepared is not None:
+            extra = (
+                {self._id_header: ctx.run_id, **ctx.headers}
+                if ctx.headers
+                else {self._id_header: ctx.run_id}
+            )
+            ex = await http1.send(
+                self._prepared,
+                extra,
+                resolver=self._sessions.resolver,
+                limit=self.timeout,
+                max_body=self._expect.max_body_bytes,
+            )
+        else:
+            headers = dict(self._headers)
+            headers[self._id_header] = ctx.run_id
+            if ctx.headers:
+                headers.update(ctx.headers)
+            ex = await exchange(
+                self._sessions.get(self.config.connection),
+                self._method,
+                self._url,
+                headers,
+                self._body,
+                ssl=self._ssl,
+                server_hostname=self._server_hostname,
+                limit=self.timeout,
+                max_body=self._expect.max_body_bytes,
+                name=self.name,
+            )
         outcome, error = ex.outcome, ex.error
         if outcome is None:  # the clock has stopped: judging is free to take its time
             outcome, error = judge(ex, self._expect.status_ok, self._checks)

@@ -22,7 +22,8 @@ from ..conventions import Outcome
 from ..model import ProbeResult, RunContext, StepResult
 from ..redact import one_line
 from .assertions import MISSING, Check, compile_checks, lookup, parse_path
-from .http import Exchange, encode_body, exchange, http_span_attributes, judge, request_headers
+from .http import encode_body, http_span_attributes, judge, request_headers, send
+from .http1 import Exchange
 from .session import SessionPool, perf, ssl_context
 from .variables import builtins, references, render, render_regex, render_value
 
@@ -195,6 +196,7 @@ class ScenarioProbe:
         self._sessions = sessions
         self._redact = config.redactor
         self._id_header = config.agent.request_id_header
+        self._builtin = config.agent.http_client == "builtin"
         self._steps = [_Step(s, config) for s in probe.steps]
         self._ssl: ssl.SSLContext | bool = ssl_context(probe.tls)
         self._server_hostname = probe.tls.server_name
@@ -202,7 +204,6 @@ class ScenarioProbe:
 
     async def run(self, ctx: RunContext) -> ProbeResult:
         variables = builtins(ctx.run_id, self._region, self.name)
-        session = self._sessions.get(self.config.connection)
         results: list[StepResult] = []
         failed: StepResult | None = None
         expiry: float | None = None
@@ -216,7 +217,7 @@ class ScenarioProbe:
             if limit <= 0:
                 result = StepResult(step.name, Outcome.TIMEOUT, 0.0, None, "no time left")
             else:
-                result, step_expiry = await self._step(step, variables, ctx, session, limit)
+                result, step_expiry = await self._step(step, variables, ctx, limit)
                 expiry = expiry or step_expiry
             results.append(result)
             if failed is None and result.outcome is not Outcome.SUCCESS:
@@ -242,7 +243,6 @@ class ScenarioProbe:
         step: _Step,
         variables: dict[str, Any],
         ctx: RunContext,
-        session: Any,
         limit: float,
     ) -> tuple[StepResult, float | None]:
         url, headers, body = step.request(variables)
@@ -251,12 +251,14 @@ class ScenarioProbe:
         if ctx.step_tracer is not None:
             span, trace_headers = ctx.step_tracer.start(step.name, step.span_attributes)
             headers.update(trace_headers)
-        ex = await exchange(
-            session,
+        ex = await send(
+            self._sessions,
+            self.config.connection,
             step.method,
             url,
-            headers,
-            body,
+            headers=headers,
+            body=body,
+            builtin=self._builtin,
             ssl=self._ssl if url.scheme == "https" else True,
             server_hostname=self._server_hostname,
             limit=limit,

@@ -104,7 +104,16 @@ class SessionPool:
         self._sessions: dict[str, aiohttp.ClientSession] = {}
         self._limit = connector_limit
         self._resolver = resolver  # None: aiohttp's default; tests inject slow or failing DNS
+        self._own_resolver = False
         self._trace = _trace_config()
+
+    @property
+    def resolver(self) -> aiohttp.abc.AbstractResolver:
+        """The resolver both clients use (aiohttp's default unless one was given)."""
+        if self._resolver is None:
+            self._resolver = aiohttp.DefaultResolver()
+            self._own_resolver = True
+        return self._resolver
 
     def get(self, mode: Literal["fresh", "keepalive"]) -> aiohttp.ClientSession:
         session = self._sessions.get(mode)
@@ -134,3 +143,6 @@ class SessionPool:
         for session in self._sessions.values():
             await session.close()
         self._sessions.clear()
+        if self._own_resolver and self._resolver is not None:
+            await self._resolver.close()
+            self._resolver, self._own_resolver = None, False

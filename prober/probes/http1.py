@@ -1,0 +1,498 @@
+"""prober's own HTTP/1.1 client, for the common case: plain http on a fresh connection.
+
+Why not aiohttp for everything: for a probe that sends one fixed request and reads one
+small response, aiohttp's per-request machinery (request and response objects, connector
+keys, trace contexts, a stream reader, the happy-eyeballs socket dance) is about half of
+the CPU a run costs (bench/README.md). Here the request head is built once, the connection
+is one `loop.create_connection`, and the clock is read inside the protocol callbacks, as
+close to the socket events as asyncio gets. TLS, keep-alive and URLs with credentials
+stay on aiohttp (http.py decides).
+
+The parser is strict where leniency would hide a broken service (status line, header
+syntax, conflicting lengths, chunk framing) and bounded everywhere: the head is capped,
+the body is capped as it arrives, decompression is capped, nothing is buffered past a cap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import socket
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import cast
+
+import aiohttp.abc
+from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
+
+from ..conventions import Outcome, Phase
+from .errors import classify
+from .session import perf
+
+MAX_HEAD = 64 * 1024  # status line plus headers (aiohttp's limits are in the same range)
+MAX_LINE = 8 * 1024  # one chunk-size or trailer line
+_STATUS_RE = re.compile(rb"HTTP/1\.[01] ([1-9][0-9][0-9])(?:[ \t][^\r\n]*)?")
+_TOKEN_RE = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_CHUNK_SIZE_RE = re.compile(rb"[0-9A-Fa-f]{1,15}")
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})  # aiohttp sends Content-Length: 0 for these
+_ACCEPT_ENCODING = "gzip, deflate"
+_WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
+
+
+def applies(url: URL, mode: str) -> bool:
+    """True when this client handles the request: plain http, fresh connection, no userinfo."""
+    return url.scheme == "http" and mode == "fresh" and url.user is None and url.host is not None
+
+
+def request_head(url: URL, method: str, headers: Mapping[str, str], body: bytes | None) -> bytes:
+    """The request line and headers, without the blank line that ends them.
+
+    Default headers are aiohttp's (Accept, Accept-Encoding, Content-Type for a body),
+    so a probe sends the same request whichever client carries it. A header given in
+    the config replaces the default of the same name, whatever its case.
+    """
+    fields: CIMultiDict[str] = CIMultiDict(
+        {"Host": url.host_port_subcomponent or "", "Accept": "*/*"}
+    )
+    fields["Accept-Encoding"] = _ACCEPT_ENCODING
+    for name, value in headers.items():
+        fields[name] = value
+    if body is not None:
+        fields.setdefault("Content-Type", "application/octet-stream")
+        fields["Content-Length"] = str(len(body))
+    elif method in _BODY_METHODS:
+        fields["Content-Length"] = "0"
+    fields["Connection"] = "close"
+    lines = [f"{method} {url.raw_path_qs or '/'} HTTP/1.1"]
+    lines.extend(f"{name}: {value}" for name, value in fields.items())
+    return "\r\n".join(lines).encode("utf-8")
+
+
+def header_lines(headers: Mapping[str, str]) -> bytes:
+    """`\\r\\n`-prefixed header lines to append to a head (per-run ids, trace context)."""
+    return "".join(f"\r\n{name}: {value}" for name, value in headers.items()).encode("utf-8")
+
+
+@dataclass(slots=True)
+class Exchange:
+    """One request and what came back, measured. `outcome` None: a whole response arrived.
+
+    Both clients (this one and aiohttp's, in http.py) return it.
+    """
+
+    outcome: Outcome | None
+    error: str
+    code: int | None
+    duration: float
+    phases: dict[str, float]
+    body: bytes = b""
+    headers: Mapping[str, str] | None = None
+    cert_expiry: float | None = None
+
+
+class Prepared:
+    """A request built once at load time; a run only appends its own headers (id, trace).
+
+    A per-run header that a configured header also names replaces it, as in aiohttp's
+    path: the head is then rebuilt for that run (rare: only on a name clash).
+    """
+
+    __slots__ = ("body", "head", "head_only", "headers", "host", "method", "names", "port", "url")
+
+    def __init__(
+        self, url: URL, method: str, headers: Mapping[str, str], body: bytes | None,
+        per_run: tuple[str, ...] = (),
+    ) -> None:  # fmt: skip
+        self.url, self.method, self.headers = url, method, dict(headers)
+        self.host, self.port = url.host or "", url.port or 80
+        self.body = body or b""
+        self.head_only = method == "HEAD"
+        skip = {n.lower() for n in per_run}
+        self.head = request_head(
+            url, method, {k: v for k, v in headers.items() if k.lower() not in skip}, body
+        )
+        self.names = frozenset(k.lower() for k in headers) - skip
+
+    def request(self, extra: Mapping[str, str]) -> bytes:
+        """The bytes to send: head, the run's headers, blank line, body."""
+        if self.names and any(n.lower() in self.names for n in extra):
+            merged = CIMultiDict(self.headers)
+            merged.update(extra)
+            return b"".join((request_head(self.url, self.method, merged, self.body or None),
+                             b"\r\n\r\n", self.body))  # fmt: skip
+        return b"".join((self.head, header_lines(extra), b"\r\n\r\n", self.body))
+
+
+class _Bad(Exception):
+    """The response broke HTTP/1.1 or a cap: ends the exchange with an outcome."""
+
+    def __init__(self, outcome: Outcome, error: str) -> None:
+        super().__init__(error)
+        self.outcome = outcome
+        self.error = error
+
+
+def _invalid(reason: str) -> _Bad:
+    return _Bad(Outcome.PROTOCOL_ERROR, f"invalid HTTP response: {reason}")
+
+
+# Parser states
+_HEAD, _FIXED, _UNTIL_CLOSE, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_END, _TRAILER = range(7)
+
+
+class _Response(asyncio.Protocol):
+    """One request written on connect, one response parsed as it arrives."""
+
+    def __init__(self, request: bytes, head_only: bool, max_body: int) -> None:
+        self.request = request
+        self.head_only = head_only
+        self.max_body = max_body
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.transport: asyncio.Transport | None = None
+        self.buf = bytearray()
+        self.state = _HEAD
+        self.remaining = 0  # bytes left in the fixed-length body or the current chunk
+        self.chunks: list[bytes] = []
+        self.size = 0
+        self.code: int | None = None
+        self.headers: CIMultiDictProxy[str] | None = None
+        self.encoding = ""
+        self.connected_at = 0.0
+        self.headers_at = 0.0
+        self.end = 0.0
+        self.failure: BaseException | None = None
+
+    # --- asyncio callbacks: each reads the clock first --------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.connected_at = perf()
+        self.transport = cast("asyncio.Transport", transport)  # uvloop's is not a subclass
+        self.transport.write(self.request)
+
+    def data_received(self, data: bytes) -> None:
+        now = perf()
+        if self.done.done():
+            return
+        self.buf += data
+        try:
+            self._parse(now)
+        except _Bad as bad:
+            self._finish(now, bad)
+
+    def eof_received(self) -> bool:
+        now = perf()
+        if not self.done.done():
+            if self.state == _UNTIL_CLOSE:
+                self._finish(now)
+            else:
+                self._finish(now, _Bad(Outcome.PROTOCOL_ERROR, self._cut_reason()))
+        return False  # let the transport close
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        now = perf()
+        if not self.done.done():
+            if exc is None and self.state == _UNTIL_CLOSE:
+                self._finish(now)
+            else:
+                self._finish(now, exc or _Bad(Outcome.PROTOCOL_ERROR, self._cut_reason()))
+
+    # --- parsing ------------------------------------------------------------------------
+    def _finish(self, now: float, failure: BaseException | None = None) -> None:
+        self.end = now
+        self.failure = failure
+        self.done.set_result(None)
+
+    def _cut_reason(self) -> str:
+        where = "before the response" if self.code is None else "in the body"
+        return f"connection closed mid-response: closed {where}"
+
+    def _parse(self, now: float) -> None:
+        while not self.done.done():
+            state = self.state
+            if state == _HEAD:
+                if not self._head(now):
+                    return
+            elif state == _FIXED:
+                take = min(self.remaining, len(self.buf))
+                self._keep(bytes(self.buf[:take]))
+                del self.buf[:take]
+                self.remaining -= take
+                if self.remaining == 0:
+                    self._finish(now)
+                return
+            elif state == _UNTIL_CLOSE:
+                self._keep(bytes(self.buf))
+                self.buf.clear()
+                return
+            elif state == _CHUNK_SIZE:
+                line = self._line()
+                if line is None:
+                    return
+                size = line.split(b";", 1)[0].strip()
+                if not _CHUNK_SIZE_RE.fullmatch(size):
+                    raise _invalid("bad chunk size")
+                self.remaining = int(size, 16)
+                self.state = _CHUNK_DATA if self.remaining else _TRAILER
+            elif state == _CHUNK_DATA:
+                take = min(self.remaining, len(self.buf))
+                self._keep(bytes(self.buf[:take]))
+                del self.buf[:take]
+                self.remaining -= take
+                if self.remaining:
+                    return
+                self.state = _CHUNK_END
+            elif state == _CHUNK_END:
+                if len(self.buf) < 2:
+                    return
+                if self.buf[:2] != b"\r\n":
+                    raise _invalid("chunk not followed by CRLF")
+                del self.buf[:2]
+                self.state = _CHUNK_SIZE
+            else:  # _TRAILER: skip trailer fields up to the blank line
+                line = self._line()
+                if line is None:
+                    return
+                if not line:
+                    self._finish(now)
+                    return
+
+    def _line(self) -> bytes | None:
+        i = self.buf.find(b"\r\n")
+        if i < 0:
+            if len(self.buf) > MAX_LINE:
+                raise _invalid("chunk framing line too long")
+            return None
+        line = bytes(self.buf[:i])
+        del self.buf[: i + 2]
+        return line
+
+    def _keep(self, data: bytes) -> None:
+        if not data:
+            return
+        self.size += len(data)
+        if self.size > self.max_body:
+            raise _Bad(Outcome.BODY_TOO_LARGE, f"body larger than {self.max_body} bytes")
+        self.chunks.append(data)
+
+    def _head(self, now: float) -> bool:
+        """Parses one response head; False while it is incomplete. Skips 1xx heads."""
+        end = self.buf.find(b"\r\n\r\n", 0, MAX_HEAD + 4)
+        if end < 0:
+            if len(self.buf) > MAX_HEAD:
+                raise _invalid(f"response head over {MAX_HEAD // 1024} KiB")
+            return False
+        lines = bytes(self.buf[:end]).split(b"\r\n")
+        del self.buf[: end + 4]
+        status = _STATUS_RE.fullmatch(lines[0])
+        if status is None:
+            raise _invalid("bad status line")
+        code = int(status.group(1))
+        if 100 <= code < 200 and code != 101:
+            return True  # an interim response (100 Continue, 103 Early Hints): the real one follows
+        headers: CIMultiDict[str] = CIMultiDict()
+        for line in lines[1:]:
+            name, colon, value = line.partition(b":")
+            if not colon or not _TOKEN_RE.fullmatch(name) or b"\0" in value or b"\r" in value:
+                raise _invalid("bad header line")
+            text = value.strip(b" \t").decode("utf-8", "surrogateescape")
+            headers.add(name.decode("ascii"), text)
+        self.headers_at = now
+        self.code = code
+        self.headers = CIMultiDictProxy(headers)
+        self.encoding = headers.get("Content-Encoding", "").strip().lower()
+        self._framing(code, headers)
+        return True
+
+    def _framing(self, code: int, headers: CIMultiDict[str]) -> None:
+        """How the body is delimited (RFC 9112 section 6.3), and the cap on a declared length."""
+        lengths = {v.strip() for v in headers.getall("Content-Length", ())}
+        codings = ",".join(headers.getall("Transfer-Encoding", ())).lower()
+        if lengths and codings:
+            raise _invalid("both Content-Length and Transfer-Encoding")
+        if self.head_only or code in (101, 204, 304):
+            self._finish(self.headers_at)
+            self.state = _FIXED  # nothing more is read
+        elif codings:
+            last = codings.rsplit(",", 1)[-1].strip()
+            self.state = _CHUNK_SIZE if last == "chunked" else _UNTIL_CLOSE
+        elif lengths:
+            if len(lengths) > 1 or not next(iter(lengths)).isdigit():
+                raise _invalid("bad Content-Length")
+            self.remaining = int(next(iter(lengths)))
+            if self.remaining > self.max_body:
+                raise _Bad(Outcome.BODY_TOO_LARGE, f"body larger than {self.max_body} bytes")
+            self.state = _FIXED
+            if self.remaining == 0:
+                self._finish(self.headers_at)
+        else:
+            self.state = _UNTIL_CLOSE
+
+    def body(self) -> bytes:
+        """The body as the application sees it: decoded, still within the cap."""
+        raw = b"".join(self.chunks)
+        wbits = _WBITS.get(self.encoding)
+        if wbits is None or not raw:
+            return raw
+        try:
+            return _decompress(raw, wbits, self.max_body, self.encoding == "deflate")
+        except zlib.error:
+            raise _invalid(f"body is not valid {self.encoding}") from None
+
+
+def _decompress(raw: bytes, wbits: int, cap: int, raw_deflate_fallback: bool) -> bytes:
+    try:
+        decoder = zlib.decompressobj(wbits)
+        out = decoder.decompress(raw, cap + 1)
+    except zlib.error:
+        if not raw_deflate_fallback:  # some servers send deflate without the zlib wrapper
+            raise
+        decoder = zlib.decompressobj(-zlib.MAX_WBITS)
+        out = decoder.decompress(raw, cap + 1)
+    if len(out) > cap:
+        raise _Bad(Outcome.BODY_TOO_LARGE, f"body larger than {cap} bytes")
+    return out
+
+
+async def send(
+    prepared: Prepared,
+    extra: Mapping[str, str],
+    *,
+    resolver: aiohttp.abc.AbstractResolver,
+    limit: float,
+    max_body: int,
+) -> Exchange:
+    """Resolve (unless the host is an address), connect, send the request, read the reply.
+
+    Never raises except on cancellation; one hard timeout covers every phase. The end
+    is stamped when the last body byte arrives, so decoding and judging are not timed.
+    """
+    loop = asyncio.get_running_loop()
+    host, port, head_only = prepared.host, prepared.port, prepared.head_only
+    proto = _Response(prepared.request(extra), head_only, max_body)
+    start = perf()
+    dns_start = dns_end = conn_start = 0.0
+    transport: asyncio.Transport | None = None
+    outcome: Outcome | None = None
+    error = ""
+    body = b""
+    try:
+        async with asyncio.timeout(limit):
+            addresses = [host]
+            if not _is_address(host):
+                dns_start = perf()
+                addresses = await _resolve(resolver, host, port)
+                dns_end = perf()
+            conn_start = dns_end or start
+            transport = await _connect(loop, proto, addresses, port)
+            await proto.done
+        if proto.failure is not None:
+            raise proto.failure
+        body = b"" if head_only else proto.body()
+        end = proto.end
+    except _Bad as bad:
+        end = proto.end or perf()
+        outcome, error = bad.outcome, bad.error
+    except _DNSError as exc:
+        end = perf()
+        outcome, error = Outcome.DNS_ERROR, f"DNS resolution failed: {exc}"
+    except _ConnectError as exc:
+        end = perf()
+        outcome, error = exc.outcome, exc.error
+    except Exception as exc:  # classified; only CancelledError passes through
+        end = proto.end or perf()
+        outcome, error = classify(exc)
+    finally:
+        if transport is not None:
+            if outcome is None:
+                transport.close()
+            else:  # a failed or capped exchange: drop whatever the peer still sends
+                transport.abort()
+    phases = _phases(
+        start=start, end=end, dns_start=dns_start, dns_end=dns_end, conn_start=conn_start,
+        proto=proto, outcome=outcome,
+    )  # fmt: skip
+    return Exchange(
+        outcome,
+        error,
+        proto.code,
+        end - start,
+        phases,
+        body,
+        proto.headers,
+    )
+
+
+class _DNSError(Exception):
+    """The name did not resolve; the message is the resolver's reason."""
+
+
+class _ConnectError(Exception):
+    """No address took the connection: refused, or another socket error."""
+
+    def __init__(self, exc: OSError) -> None:
+        super().__init__(str(exc))
+        if isinstance(exc, ConnectionRefusedError):
+            self.outcome, self.error = Outcome.CONNECT_REFUSED, "connection refused"
+        else:
+            self.outcome = Outcome.CONNECT_ERROR
+            self.error = f"connect failed: {exc.strerror or exc or type(exc).__name__}"
+
+
+def _is_address(host: str) -> bool:
+    try:
+        socket.inet_pton(socket.AF_INET6 if ":" in host else socket.AF_INET, host)
+    except OSError:
+        return False
+    return True
+
+
+async def _resolve(resolver: aiohttp.abc.AbstractResolver, host: str, port: int) -> list[str]:
+    try:
+        found = await resolver.resolve(host, port, family=socket.AF_UNSPEC)
+    except OSError as exc:
+        raise _DNSError(exc.strerror or str(exc) or type(exc).__name__) from None
+    addresses = [r["host"] for r in found]
+    if not addresses:
+        raise _DNSError("no addresses")
+    return addresses
+
+
+async def _connect(
+    loop: asyncio.AbstractEventLoop, proto: _Response, addresses: list[str], port: int
+) -> asyncio.Transport:
+    """Tries each address in turn; the last failure is the one reported."""
+    failure: OSError | None = None
+    for address in addresses:
+        try:
+            transport, _ = await loop.create_connection(lambda: proto, address, port)
+        except TimeoutError:
+            raise
+        except OSError as exc:
+            failure = exc
+        else:
+            return transport
+    raise _ConnectError(failure or OSError("no address to connect to"))
+
+
+def _phases(
+    *,
+    start: float,
+    end: float,
+    dns_start: float,
+    dns_end: float,
+    conn_start: float,
+    proto: _Response,
+    outcome: Outcome | None,
+) -> dict[str, float]:
+    """The same phases, with the same meaning, as the aiohttp path (http._phases)."""
+    phases: dict[str, float] = {}
+    if dns_start:  # a lookup that failed or timed out lasted until the end
+        phases[Phase.DNS] = (dns_end or end) - dns_start
+    if conn_start:
+        phases[Phase.CONNECT] = max(0.0, (proto.connected_at or end) - conn_start)
+    if proto.headers_at:
+        phases[Phase.TTFB] = proto.headers_at - (proto.connected_at or start)
+        if outcome is not Outcome.TIMEOUT:
+            phases[Phase.TRANSFER] = max(0.0, end - proto.headers_at)
+    return phases
