@@ -283,6 +283,10 @@ CASES: dict[str, Case] = {
         "invalid-agent-not-a-mapping.yaml",
         ("agent: expected a mapping (region, listen, labels, ...)",),
     ),
+    "unknown HTTP client": Case(
+        "invalid-agent-http-client.yaml",
+        ("agent.http_client: Input should be 'builtin' or 'aiohttp'",),
+    ),
     "empty probes list": Case(
         "invalid-probes-empty.yaml",
         ("probes: list at least one probe",),

@@ -6,7 +6,7 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
 from prober import conventions as c
-from prober.exposition import render
+from prober.exposition import render, render_chunks
 from prober.metrics import ProbeMetrics
 from prober.model import ProbeResult, StepResult
 
@@ -134,3 +134,13 @@ def test_removed_probes_disappear_and_kept_ones_keep_counting() -> None:
     assert 'probe="scenario"' not in text
     got = families(text, False)[c.RUNS_TOTAL]
     assert max(got.values()) == 6
+
+
+def test_a_scrape_is_streamed_in_pieces_that_add_up_to_the_whole_body() -> None:
+    m = sample_metrics()
+    whole = render(m, inflight=1, state={}, version="v", openmetrics=True)
+    pieces = list(render_chunks(m, inflight=1, state={}, version="v", openmetrics=True, budget=0.0))
+    # A zero budget hands the loop back after every probe of every probe family.
+    assert len(pieces) >= len(m.series) * 6
+    assert b"".join(pieces) == whole
+    assert all(p.endswith(b"\n") for p in pieces if p), "no sample is split between pieces"
