@@ -183,11 +183,13 @@ def prober_config(
     interval: float,
     timeout: float,
     extra: str = "",
+    client: str = "builtin",
 ) -> None:
     """A config of `probes` identical GET probes at one interval (status 200 expected)."""
     lines = [
         "agent:",
         "  region: bench",
+        *([f"  http_client: {client}"] if client != "builtin" else []),  # older trees lack it
         "defaults:",
         f"  interval: {interval}s",
         f"  timeout: {timeout}s",

@@ -43,7 +43,9 @@ modules:
       ip_protocol_fallback: false
       valid_status_codes: [200]
 """
-TOOLS = ("prober", "blackbox", "floor")
+# prober-aiohttp: prober with `agent.http_client: aiohttp`, to show what the builtin client buys.
+TOOLS = ("prober", "blackbox", "floor", "prober-aiohttp")
+DEFAULT_TOOLS = ("prober", "blackbox", "floor")
 SERVICE_PATH = "/v1/users/canary/metadata"
 
 
@@ -108,14 +110,16 @@ def scrape_until(url: str, t0: float, t1: float, every: float) -> list[float]:
 
 
 def phase_prober(
-    rate: int, s: Settings, rundir: Path, service: p.Child, url: str
+    rate: int, s: Settings, rundir: Path, service: p.Child, url: str, *, tool: str = "prober"
 ) -> dict[str, Any]:
-    config = rundir / f"prober-{rate}.yaml"
-    results = rundir / f"prober-{rate}.jsonl"
+    config = rundir / f"{tool}-{rate}.yaml"
+    results = rundir / f"{tool}-{rate}.jsonl"
+    client = "aiohttp" if tool == "prober-aiohttp" else "builtin"
     p.prober_config(
-        config, url, probes=int(rate * s.interval), interval=s.interval, timeout=s.timeout
-    )
-    child = p.start_prober(f"prober-{rate}", config, results, rundir, prober_src=s.prober_src)
+        config, url, probes=int(rate * s.interval), interval=s.interval, timeout=s.timeout,
+        client=client,
+    )  # fmt: skip
+    child = p.start_prober(f"{tool}-{rate}", config, results, rundir, prober_src=s.prober_src)
     try:
         port = p.wait_prober_port(child)
         t0, t1 = window_edges(time.time(), s)
@@ -147,7 +151,7 @@ def phase_prober(
                 reported[r["run_id"]] = r["duration"]
     cpu = cpu_deltas(before, after)
     return {
-        "tool": "prober",
+        "tool": tool,
         "rate": rate,
         "planned": a.planned_runs(int(rate * s.interval), s.interval, s.window),
         "started": started,
@@ -344,7 +348,7 @@ def table(phases: list[dict[str, Any]]) -> str:
     rows = [head, "|" + "---|" * 12]
     for ph in phases:
         o, lag, cpu = ph["overhead_ms"], ph["lag_ms"], ph["cpu_s_per_1000"]
-        lag_note = "" if ph["tool"] == "prober" else " (driver)"
+        lag_note = "" if ph["tool"].startswith("prober") else " (driver)"
         rows.append(
             f"| {ph['rate']} | {ph['tool']} | {fmt(ph['achieved_rate'], 0)} | "
             f"{fmt(ph['success'] * 100, 2)}% | "
@@ -501,7 +505,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="about 2 minutes instead of 10")
     parser.add_argument("--rates", help="probes per second, comma-separated")
-    parser.add_argument("--tools", default=",".join(TOOLS), help="subset of prober,blackbox,floor")
+    parser.add_argument(
+        "--tools", default=",".join(DEFAULT_TOOLS), help=f"subset of {','.join(TOOLS)}"
+    )
     parser.add_argument("--out", type=Path, help="summary JSON (a .md table is written beside)")
     parser.add_argument("--latency", type=float, default=0.02, help="service latency, seconds")
     parser.add_argument("--warmup", type=float)
@@ -545,8 +551,8 @@ def main() -> int:
         for rate in rates:
             for tool in tools:
                 t = time.monotonic()
-                if tool == "prober":
-                    raw = phase_prober(rate, s, rundir, service, url)
+                if tool.startswith("prober"):
+                    raw = phase_prober(rate, s, rundir, service, url, tool=tool)
                 else:
                     raw = phase_loadgen(tool, rate, s, rundir, service=service, url=url)
                 raws.append(raw)
