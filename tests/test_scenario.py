@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
+from aiohttp import web
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -25,7 +26,7 @@ from prober.probes.session import SessionPool
 from prober.runner import execute
 from prober.tracing import Tracing
 
-from .conftest import REPO, make_config
+from .conftest import REPO, ServerFactory, make_config
 from .otlp_receiver import GRPCReceiver
 
 
@@ -174,6 +175,47 @@ async def test_captures_from_headers_and_regexes_feed_later_urls_headers_and_ass
     assert result.step == "read"
     read = [h for h in svc.handled if h.request_id == "r1"][1]
     assert read.path == "/v1/users/canary/metadata"
+
+
+async def test_a_captured_token_sent_as_a_header_never_appears_in_the_error(
+    http_server: ServerFactory, sessions: SessionPool
+) -> None:
+    token = "tok-CAPTURED-0123456789"
+    seen: list[str] = []
+
+    async def login(_: web.Request) -> web.Response:
+        return web.json_response({"token": token, "version": "7"})
+
+    async def me(request: web.Request) -> web.Response:
+        seen.append(request.headers.get("Authorization", ""))
+        return web.json_response({"echo": token, "v": "7"})
+
+    def routes(app: web.Application) -> None:
+        app.router.add_post("/login", login)
+        app.router.add_get("/me", me)
+
+    base = await http_server(routes)
+    config = make_config(
+        [
+            {
+                "name": "session",
+                "kind": "scenario",
+                "steps": [
+                    {"name": "login", "method": "POST", "url": f"{base}/login",
+                     "capture": {"token": {"json": "token"}, "version": {"json": "version"}}},
+                    {"name": "me", "url": f"{base}/me",
+                     "headers": {"Authorization": "Bearer {{token}}", "X-V": "{{version}}"},
+                     "expect": {"json": [{"path": "echo", "equals": "someone else"}]}},
+                ],
+            }
+        ]
+    )  # fmt: skip
+    result = await run_scenario(config, sessions)
+    assert seen == [f"Bearer {token}"], "the captured token was sent"
+    assert result.outcome is Outcome.ASSERTION_FAILED
+    assert token not in result.error
+    assert result.error == "step me: json echo: got 'REDACTED', want 'someone else'"
+    assert all(token not in s.error for s in result.steps)
 
 
 async def test_scenario_runs_count_once_in_the_slo_with_the_failing_step_labelled(

@@ -20,7 +20,7 @@ from yarl import URL
 from ..config import Expect, JSONAssertion
 from ..conventions import Outcome
 from ..model import ProbeResult, RunContext, StepResult
-from ..redact import one_line
+from ..redact import REDACTED, one_line
 from .assertions import MISSING, Check, compile_checks, lookup, parse_path
 from .http import encode_body, http_span_attributes, judge, request_headers, send
 from .http1 import Exchange
@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 
     from ..config import Capture, Config, ScenarioConfig, StepConfig
 
+# A captured value sent in a header is redacted from errors only from this length up:
+# shorter ones (a version number, a status) would garble messages without hiding anything.
+MIN_SECRET = 8
 # Variables that don't come from this run: a mismatch on them is a plain assertion failure.
 _STATIC_VARIABLES = frozenset({"region", "probe"})
 
@@ -45,6 +48,7 @@ class _Step:
         self.always_run = cfg.always_run
         self.timeout = cfg.timeout
         self.captures: dict[str, Capture] = dict(cfg.capture)
+        self.header_refs = references(list(cfg.headers.values()))
         self._url_template = cfg.url
         self._static_url = None if references(cfg.url) else URL(cfg.url, encoded=False)
         self._headers = request_headers(cfg.headers)
@@ -201,6 +205,11 @@ class ScenarioProbe:
         self._ssl: ssl.SSLContext | bool = ssl_context(probe.tls)
         self._server_hostname = probe.tls.server_name
         self.step_names = tuple(s.name for s in self._steps)
+        # Captured values that later steps send in headers are credentials for this run:
+        # kept out of errors (and so out of logs, results and spans) like configured secrets.
+        self._secret_vars = frozenset().union(*(s.header_refs for s in self._steps)) & {
+            var for s in self._steps for var in s.captures
+        }
 
     async def run(self, ctx: RunContext) -> ProbeResult:
         variables = builtins(ctx.run_id, self._region, self.name)
@@ -266,7 +275,13 @@ class ScenarioProbe:
             name=self.name,
         )
         outcome, error = (ex.outcome, ex.error) if ex.outcome else step.judge(ex, variables)
-        error = one_line(self._redact(error)) if error else ""
+        if error:
+            error = self._redact(error)
+            for var in self._secret_vars:  # e.g. a token captured at login, sent as a header
+                value = str(variables.get(var, ""))
+                if len(value) >= MIN_SECRET and value in error:
+                    error = error.replace(value, REDACTED)
+            error = one_line(error)
         if span is not None and ctx.step_tracer is not None:
             ctx.step_tracer.finish(span, outcome, ex.code, error)
         return StepResult(step.name, outcome, ex.duration, ex.code, error), ex.cert_expiry
