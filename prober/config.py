@@ -24,6 +24,7 @@ from pydantic import (
     Field,
     Tag,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -288,6 +289,9 @@ def printable(text: str) -> str:
     return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
+_SHARED_EXPECT = "shared_expect"  # validation context: Expect -> the one instance to use
+
+
 def _check_name(value: str) -> str:
     if not _NAME_RE.match(value):
         raise ValueError(f"invalid name {value!r}: 1-64 of letters, digits, '_', '.', '-'")
@@ -309,6 +313,20 @@ class _Request(_Strict):
     body: str | None = None
     json_body: Any = Field(default=None, alias="json")
     expect: Expect = Expect()
+
+    @field_validator("expect")
+    @classmethod
+    def _shared_expect(cls, value: Expect, info: ValidationInfo) -> Expect:
+        """One Expect object for all requests that expect the same, e.g. status 200.
+
+        Thousands of probes usually check alike; each copy cost some 600 bytes. Only
+        status, regex and size checks are shared: JSON `equals` values compare loosely
+        (1 == 1.0 == true) though they are shown as written.
+        """
+        shared = info.context.get(_SHARED_EXPECT) if isinstance(info.context, dict) else None
+        if shared is None or value.json_fields:
+            return value
+        return shared.setdefault(value, value)  # type: ignore[no-any-return]
 
     @field_validator("method")
     @classmethod
@@ -739,7 +757,9 @@ def parse_config(
                 if isinstance(tls.get(key), str):
                     tls[key] = str(base_dir / tls[key])
     try:
-        config = Config.model_validate({**tree, "source": name, "redactor": redactor})
+        config = Config.model_validate(
+            {**tree, "source": name, "redactor": redactor}, context={_SHARED_EXPECT: {}}
+        )
     except ValidationError as exc:
         raise ConfigError([_format_error(name, tree, e, redactor) for e in exc.errors()]) from None
     # URL userinfo is a secret wherever it came from.
