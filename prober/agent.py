@@ -14,6 +14,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from .config import Config, ConfigError, load_config
 from .metrics import ProbeMetrics
@@ -23,7 +24,9 @@ from .probes.session import SessionPool
 from .runner import execute
 from .scheduler import Clock, Scheduler
 from .sinks import LogSink, ResultsFile, Sink
-from .tracing import Tracing
+
+if TYPE_CHECKING:  # the OpenTelemetry SDK is imported only when tracing is on
+    from .tracing import Tracing
 
 log = logging.getLogger("prober.agent")
 
@@ -58,6 +61,8 @@ class Agent:
         self._clock = clock
         self.tracing = tracing
         if tracing is None and config.tracing.enabled:
+            from .tracing import Tracing  # noqa: PLC0415 - the SDK costs memory when unused
+
             self.tracing = Tracing(config.tracing, config.region)
         self.sessions = SessionPool()
         self.metrics = ProbeMetrics(config.region, config.agent.labels, config.duration_buckets)

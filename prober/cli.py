@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import signal
@@ -267,6 +268,7 @@ async def run_agent(config: Config, args: argparse.Namespace) -> int:
         print(f"error: cannot listen on {listen}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_VIOLATED
     await agent.start()
+    freeze_heap()
     log.info("serving /metrics", extra={"listen": listen, "port": port})
     stopped = await _wait_for_stop(agent, args.duration)
     await agent.stop()
@@ -276,6 +278,26 @@ async def run_agent(config: Config, args: argparse.Namespace) -> int:
         console().print(summary_table(stats, title=f"prober run: {format_duration(args.duration)}"))
         return EXIT_VIOLATED if stats.violated else EXIT_OK
     return EXIT_OK
+
+
+def freeze_heap() -> None:
+    """Hide what is alive now (modules, config, probes, series) from the cyclic GC.
+
+    Those objects live as long as the config, yet every full collection walked them
+    all: with 10,000 probes a gen-2 pause on the event loop took over 100 ms. Frozen
+    objects are still freed by reference counting when a reload drops them.
+    """
+    gc.collect()
+    gc.freeze()
+    log.debug("heap frozen", extra={"objects": gc.get_freeze_count()})
+
+
+async def _reload(agent: Any) -> bool:
+    """Reload, and freeze the new config's objects as well when it was taken."""
+    reloaded = bool(await agent.reload())
+    if reloaded:
+        freeze_heap()
+    return reloaded
 
 
 async def _wait_for_stop(agent: Any, duration: float | None) -> str:
@@ -290,7 +312,7 @@ async def _wait_for_stop(agent: Any, duration: float | None) -> str:
         stop.set()
 
     def on_hup() -> None:
-        task = asyncio.create_task(agent.reload())
+        task = asyncio.create_task(_reload(agent))
         reloads.add(task)
         task.add_done_callback(reloads.discard)
 

@@ -8,11 +8,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from typing import TYPE_CHECKING
 
 from .conventions import Outcome
 from .model import ProbeResult, RunContext
-from .probes import Probe
-from .tracing import Tracing
+
+if TYPE_CHECKING:
+    from .probes import Probe
+    from .tracing import Tracing
 
 log = logging.getLogger("prober.agent")
 

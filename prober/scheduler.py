@@ -11,6 +11,7 @@ slot comes makes that slot a counted skip; a slot the agent was too late for
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
 import math
 import time
@@ -45,12 +46,14 @@ RunFn = Callable[[str, float], Awaitable[None]]
 SkipFn = Callable[[str, str, int], None]  # (job name, reason, count)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Job:
+    """One probe's schedule: slot k is planned at epoch + offset + k * interval."""
+
     name: str
     interval: float
     offset: float
-    loop: asyncio.Task[None] | None = None
+    k: int = 0  # the next slot to consider
     running: asyncio.Task[None] | None = None
     runs_started: int = field(default=0)
 
@@ -75,7 +78,12 @@ def even_offsets(jobs: Iterable[tuple[str, float]]) -> dict[str, float]:
 
 
 class Scheduler:
-    """Runs `run_fn` for every job on its schedule until `stop`."""
+    """Runs `run_fn` for every job on its schedule until `stop`.
+
+    One dispatcher task sleeps until the earliest planned slot of a heap of jobs,
+    rather than a task per job: ten thousand sleeping tasks (coroutine frames,
+    futures, timer handles) cost some 20 MB, a heap entry about a hundred bytes.
+    """
 
     def __init__(
         self,
@@ -88,6 +96,11 @@ class Scheduler:
         self._on_skip = on_skip
         self.clock: Clock = clock or SystemClock()
         self._jobs: dict[str, Job] = {}
+        # (planned, tie-break, job); entries of jobs no longer in _jobs are dropped when met.
+        self._heap: list[tuple[float, int, Job]] = []
+        self._seq = 0
+        self._dispatcher: asyncio.Task[None] | None = None
+        self._wake_at = math.inf  # the slot the dispatcher is sleeping until
         self._inflight: set[asyncio.Task[None]] = set()
         self._semaphore = asyncio.Semaphore(max_concurrency) if max_concurrency else None
         self._epoch = self.clock.monotonic()
@@ -102,63 +115,101 @@ class Scheduler:
         return self._jobs
 
     def set_jobs(self, wanted: Iterable[tuple[str, float]]) -> None:
-        """Start, keep or stop job loops so they match `wanted` (name, interval).
+        """Start, keep or stop jobs so they match `wanted` (name, interval).
 
-        An unchanged job keeps its loop and phase; a changed interval restarts it.
+        An unchanged job keeps its phase; a changed interval starts it anew.
         At first start offsets are even; jobs added later get a stable hash offset.
         """
         wanted = list(wanted)
         first = not self._jobs
         offsets = even_offsets(wanted) if first else {}
         names = {name for name, _ in wanted}
+        dropped = False
         for name in list(self._jobs):
             if name not in names:
-                self._cancel(self._jobs.pop(name))
+                del self._jobs[name]
+                dropped = True
+        now = self.clock.monotonic()
         for name, interval in wanted:
             job = self._jobs.get(name)
             if job is not None and job.interval == interval:
                 continue
-            if job is not None:
-                self._cancel(job)
-            offset = offsets.get(name, stable_offset(name, interval))
-            job = Job(name, interval, offset)
-            job.loop = asyncio.create_task(self._loop(job), name=f"schedule:{name}")
+            dropped = dropped or job is not None
+            job = Job(name, interval, offsets.get(name, stable_offset(name, interval)))
+            # Plan from the scheduler's epoch, so a job added later lands on the same grid.
+            # The first slot at or after now; one passed by less than _SLACK still counts as
+            # now, or a job at offset 0 would wait a whole interval for its first run.
+            base = self._epoch + job.offset
+            job.k = max(0, math.ceil((now - base - _SLACK) / interval))
             self._jobs[name] = job
+            self._push(job)
+        if dropped:  # forget the slots of replaced and removed jobs
+            self._heap = [e for e in self._heap if self._jobs.get(e[2].name) is e[2]]
+            heapq.heapify(self._heap)
+        self._wake()
 
-    def _cancel(self, job: Job) -> None:
-        if job.loop is not None:
-            job.loop.cancel()
+    def _planned(self, job: Job) -> float:
+        return self._epoch + job.offset + job.k * job.interval
 
-    async def _loop(self, job: Job) -> None:
+    def _push(self, job: Job) -> None:
+        self._seq += 1
+        heapq.heappush(self._heap, (self._planned(job), self._seq, job))
+
+    def _wake(self) -> None:
+        """(Re)start the dispatcher when it is missing or asleep past the earliest slot."""
+        if self._stopping or not self._heap:
+            return
+        task = self._dispatcher
+        if task is not None and not task.done():
+            if self._heap[0][0] >= self._wake_at:
+                return
+            task.cancel()  # it only ever waits in its sleep: nothing is lost
+        self._wake_at = -math.inf  # a new dispatcher looks at the heap before it sleeps
+        self._dispatcher = asyncio.create_task(self._dispatch(), name="scheduler")
+
+    async def _dispatch(self) -> None:
         clock = self.clock
-        # Plan from the scheduler's epoch, so a job added later lands on the same grid.
-        now = clock.monotonic()
-        base = self._epoch + job.offset
-        # The first slot at or after now. A slot passed by less than _SLACK still counts as
-        # now: the loop task always starts a few microseconds after the epoch, and without
-        # this a job at offset 0 would wait a whole interval for its first run.
-        k = max(0, math.ceil((now - base - _SLACK) / job.interval))
-        while True:
-            planned = base + k * job.interval
+        while self._heap:
+            target = self._heap[0][0]
             now = clock.monotonic()
-            if planned > now:
-                await clock.sleep(planned - now)
+            if target > now:
+                self._wake_at = target
+                await clock.sleep(target - now)
+                self._wake_at = -math.inf
                 now = clock.monotonic()
+            # A slot counts as reached once its timer has fired, even if the clock reads
+            # a hair earlier (timers are rounded): run everything due by then.
+            due = max(now, target)
+            while self._heap and self._heap[0][0] <= due:
+                _, _, job = heapq.heappop(self._heap)
+                if self._jobs.get(job.name) is job:
+                    try:
+                        self._slot(job, now)
+                    except Exception:  # a failing skip callback must not stop every job
+                        log.exception("scheduling %s failed", job.name, extra={"probe": job.name})
+                    self._push(job)
+
+    def _slot(self, job: Job, now: float) -> None:
+        """Job's slot k has come: start a run or count a skip, and move k past it."""
+        planned = self._planned(job)
+        late = now - planned
+        while late >= job.interval:  # the loop stalled past whole slots
+            missed = int(late // job.interval)
+            job.k += missed  # first: a failing callback must not leave the slot due
+            self._on_skip(job.name, "late", missed)
+            planned = self._planned(job)
+            if planned > now:  # rounding put it ahead of now: that slot comes later
+                return
             late = now - planned
-            if late >= job.interval:  # the loop stalled past whole slots
-                missed = int(late // job.interval)
-                self._on_skip(job.name, "late", missed)
-                k += missed
-                continue
-            k += 1
-            if job.running is not None and not job.running.done():
-                self._on_skip(job.name, "overlap", 1)
-                continue
-            task = asyncio.create_task(self._execute(job, planned))
-            job.running = task
-            job.runs_started += 1
-            self._inflight.add(task)
-            task.add_done_callback(self._inflight.discard)
+        job.k += 1
+        if job.running is not None and not job.running.done():
+            self._on_skip(job.name, "overlap", 1)
+            return
+        task = asyncio.create_task(self._execute(job, planned))
+        job.running = task
+        job.runs_started += 1
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
 
     async def _execute(self, job: Job, planned: float) -> None:
         try:
@@ -175,10 +226,9 @@ class Scheduler:
     async def stop(self, grace: float) -> int:
         """Stop scheduling; give in-flight runs `grace` seconds; return how many were cut."""
         self._stopping = True
-        loops = [j.loop for j in self._jobs.values() if j.loop is not None]
-        for task in loops:
-            task.cancel()
-        await asyncio.gather(*loops, return_exceptions=True)
+        if self._dispatcher is not None:
+            self._dispatcher.cancel()
+            await asyncio.gather(self._dispatcher, return_exceptions=True)
         pending = set(self._inflight)
         if pending:
             _, pending = await asyncio.wait(pending, timeout=grace)

@@ -248,6 +248,25 @@ async def test_a_bounded_run_ends_by_itself_with_a_summary(
     assert "healthz" in out
 
 
+async def test_run_freezes_the_startup_heap_out_of_the_collectors_way(
+    ums: tuple[UserMetadataService, str],
+) -> None:
+    _, url = ums
+    code, _, err = await prober(
+        *("run", "-c", "probes.yaml", "--listen", "127.0.0.1:0", "--duration", "1s"),
+        *("--log-format", "json", "--log-level", "debug"),
+        env={"UMS_URL": url},
+    )
+    assert code == 0, err
+    frozen = [
+        line["objects"]
+        for line in map(json.loads, err.splitlines())
+        if line.get("msg") == "heap frozen"
+    ]
+    assert len(frozen) == 1
+    assert frozen[0] > 10_000  # modules, config and probes: everything alive at startup
+
+
 async def test_the_demo_runs_its_own_service_and_ends_cleanly() -> None:
     code, out, err = await prober(
         "demo",

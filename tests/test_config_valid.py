@@ -455,3 +455,34 @@ def test_a_relative_tls_ca_file_is_found_next_to_the_config_like_file_references
     ca_file = config.probes[0].tls.ca_file
     assert ca_file is not None
     assert ca_file.samefile(TESTDATA / "ca.pem")
+
+
+# --- shared expectations ------------------------------------------------------------------
+
+
+def test_requests_that_expect_the_same_share_one_expect_and_json_checks_stay_apart(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "probes.yaml"
+    path.write_text(
+        "probes:\n"
+        "  - {name: a, url: 'http://x/1', expect: {status: [200]}}\n"
+        "  - {name: b, url: 'http://x/2', expect: {status: 200}}\n"
+        "  - {name: c, url: 'http://x/3', expect: {status: [201]}}\n"
+        "  - {name: j1, url: 'http://x/4', expect: {json: [{path: a, equals: 1}]}}\n"
+        "  - {name: j2, url: 'http://x/5', expect: {json: [{path: a, equals: true}]}}\n"
+        "  - name: s\n"
+        "    kind: scenario\n"
+        "    steps: [{name: one, url: 'http://x/6', expect: {status: [200]}}]\n",
+        encoding="utf-8",
+    )
+    config = load_config(path, env={})
+    a, b, c, j1, j2 = (_http(_named(config, n)).expect for n in ("a", "b", "c", "j1", "j2"))
+    step = _scenario(_named(config, "s")).steps[0].expect
+    assert a is b
+    assert a is step
+    assert c is not a
+    assert c.status == ((201, 201),)
+    assert j1 is not j2  # 1 == True in Python, but the check shows what was written
+    assert j1.json_fields[0].equals == 1
+    assert j2.json_fields[0].equals is True

@@ -152,16 +152,15 @@ async def test_reload_keeps_unchanged_jobs_restarts_changed_ones_and_drops_remov
     make: MakeScheduler, fake_clock: FakeClock
 ) -> None:
     sched, rec = make()
+    epoch = fake_clock.now
     sched.set_jobs([("keep", 1.0), ("change", 1.0), ("drop", 1.0)])
-    keep_loop = sched.jobs["keep"].loop
-    change_loop = sched.jobs["change"].loop
+    keep_job = sched.jobs["keep"]
+    change_job = sched.jobs["change"]
     await fake_clock.advance(3.0)
     sched.set_jobs([("keep", 1.0), ("change", 2.0), ("new", 1.0)])
     await fake_clock.settle()
-    assert sched.jobs["keep"].loop is keep_loop
-    assert sched.jobs["change"].loop is not change_loop
-    assert change_loop is not None
-    assert change_loop.cancelled()
+    assert sched.jobs["keep"] is keep_job
+    assert sched.jobs["change"] is not change_job
     assert set(sched.jobs) == {"keep", "change", "new"}
     dropped_before = len(rec.planned("drop"))
     await fake_clock.advance(4.0)
@@ -169,6 +168,25 @@ async def test_reload_keeps_unchanged_jobs_restarts_changed_ones_and_drops_remov
     assert len(rec.planned("new")) >= 3
     changed = rec.planned("change")
     assert changed[-1] - changed[-2] == pytest.approx(2.0)
+    # The kept job keeps its phase and count: one run per slot, no restart at the reload.
+    keep_offset = keep_job.offset
+    assert rec.planned("keep") == [epoch + keep_offset + k for k in range(len(rec.planned("keep")))]
+    assert keep_job.runs_started == len(rec.planned("keep"))
+
+
+async def test_a_job_added_while_the_scheduler_sleeps_runs_at_its_own_first_slot(
+    make: MakeScheduler, fake_clock: FakeClock
+) -> None:
+    sched, rec = make()
+    epoch = fake_clock.now
+    sched.set_jobs([("hourly", 3600.0)])
+    await fake_clock.advance(1.0)  # asleep until the hourly job's next slot, an hour away
+    sched.set_jobs([("hourly", 3600.0), ("fast", 1.0)])
+    offset = sched.jobs["fast"].offset  # a hash offset, on the grid of the first start
+    assert 0 < offset < 0.9
+    await fake_clock.advance(3.0)
+    assert rec.planned("fast") == [epoch + offset + k for k in (1, 2, 3)]
+    assert rec.planned("hourly") == [epoch]
 
 
 async def test_stop_lets_in_flight_runs_finish_within_the_grace_and_cuts_the_rest(
@@ -213,3 +231,29 @@ def test_offsets_are_stable_per_name_and_inside_the_interval() -> None:
     assert stable_offset("a", 15.0) != stable_offset("b", 15.0)
     offsets = even_offsets([("b", 4.0), ("a", 4.0), ("c", 2.0)])
     assert offsets == {"a": 0.0, "b": 2.0, "c": 0.0}
+
+
+async def test_a_failing_skip_callback_stops_neither_its_job_nor_the_others(
+    fake_clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    starts: list[str] = []
+
+    async def run(name: str, planned: float) -> None:
+        starts.append(name)
+        if name == "slow":
+            await fake_clock.sleep(1.5)
+
+    def skip(name: str, reason: str, count: int) -> None:
+        raise RuntimeError("bug in a sink")
+
+    sched = Scheduler(run, skip, fake_clock)
+    sched.set_jobs([("slow", 1.0), ("other", 1.0)])
+    await fake_clock.advance(4.0)
+    assert starts.count("other") == 5
+    assert starts.count("slow") == 2  # slots at 0.5, 1.5, 2.5, 3.5: the 2nd and 4th overlap
+    assert sum("scheduling slow failed" in r.getMessage() for r in caplog.records) == 2
+    fake_clock.stall(5.0)  # late slots: the failing callback must not leave them due forever
+    await fake_clock.advance(1.0)
+    assert sum("scheduling" in r.getMessage() for r in caplog.records) > 2
+    assert starts.count("other") >= 6
+    await sched.stop(grace=0)

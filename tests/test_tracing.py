@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -20,7 +22,7 @@ from prober.config import Config
 from prober.logs import JSONFormatter
 from prober.server import serve
 
-from .conftest import RawHandler, ServerFactory, make_config
+from .conftest import REPO, RawHandler, ServerFactory, make_config
 from .otlp_receiver import GRPCReceiver, Received, start_http_receiver
 
 TOKEN = "tok-TRACE-SECRET-42"
@@ -269,3 +271,15 @@ async def test_with_tracing_off_no_trace_headers_are_sent(
         await wait_until(lambda: len(seen) >= 2)
     assert agent.tracing is None
     assert all("traceparent" not in h for h in seen)
+
+
+def test_the_agent_and_its_server_do_not_load_the_sdk_while_tracing_is_off() -> None:
+    """The OpenTelemetry SDK costs memory in every agent; only tracing needs it."""
+    code = (
+        "import sys, prober.cli, prober.agent, prober.server\n"
+        "print(sorted(m for m in sys.modules if m.startswith('opentelemetry.sdk')))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO
+    )
+    assert out.stdout.strip() == "[]"
