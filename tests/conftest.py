@@ -125,12 +125,21 @@ def server_ssl(tls_files: dict[str, Path]) -> ssl.SSLContext:
     return ctx
 
 
+class FakeTimer:
+    def __init__(self, callback: Callable[[], None]) -> None:
+        self.callback = callback
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
 class FakeClock:
     """A discrete-event clock: time moves only when the test advances it."""
 
     def __init__(self, start: float = 1000.0) -> None:
         self.now = start
-        self._timers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._timers: list[tuple[float, int, FakeTimer]] = []
         self._seq = 0
 
     def monotonic(self) -> float:
@@ -139,10 +148,16 @@ class FakeClock:
     def wall(self) -> float:
         return 1_700_000_000.0 + self.now
 
-    async def sleep(self, seconds: float) -> None:
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    def call_later(self, delay: float, callback: Callable[[], None]) -> FakeTimer:
+        timer = FakeTimer(callback)
         self._seq += 1
-        heapq.heappush(self._timers, (self.now + max(0.0, seconds), self._seq, fut))
+        heapq.heappush(self._timers, (self.now + max(0.0, delay), self._seq, timer))
+        return timer
+
+    async def sleep(self, seconds: float) -> None:
+        """For the fake runs of tests: a sleep on this clock."""
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.call_later(seconds, lambda: None if fut.done() else fut.set_result(None))
         await fut
 
     async def settle(self) -> None:
@@ -154,10 +169,10 @@ class FakeClock:
         await self.settle()
         target = self.now + seconds
         while self._timers and self._timers[0][0] <= target:
-            due, _, fut = heapq.heappop(self._timers)
+            due, _, timer = heapq.heappop(self._timers)
             self.now = max(self.now, due)
-            if not fut.done():
-                fut.set_result(None)
+            if not timer.cancelled:
+                timer.callback()
             await self.settle()
         self.now = target
         await self.settle()
