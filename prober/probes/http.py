@@ -164,8 +164,11 @@ def _phases(
     return phases
 
 
+_USER_AGENT = USER_AGENT.format(version=__version__)  # one string shared by every probe
+
+
 def request_headers(extra: Mapping[str, str]) -> dict[str, str]:
-    headers = {"User-Agent": USER_AGENT.format(version=__version__)}
+    headers = {"User-Agent": _USER_AGENT}
     headers.update(extra)
     return headers
 
@@ -195,8 +198,17 @@ def http_span_attributes(
 
 
 class HTTPProbe:
-    """Runs one configured HTTP probe. `run` never raises except on cancellation."""
+    """Runs one configured HTTP probe. `run` never raises except on cancellation.
 
+    Slotted, and span attributes are built on first use: with ten thousand probes
+    every per-probe dict counts, and tracing is often off.
+    """
+
+    __slots__ = (
+        "_body", "_checks", "_expect", "_headers", "_id_header", "_method", "_prepared",
+        "_redact", "_secret_params", "_server_hostname", "_sessions", "_span_attributes",
+        "_ssl", "_url", "config", "interval", "name", "target", "timeout",
+    )  # fmt: skip
     span_kind = SpanKind.CLIENT
 
     def __init__(self, probe: ProbeConfig, config: Config, sessions: SessionPool) -> None:
@@ -207,9 +219,9 @@ class HTTPProbe:
         self.interval = config.interval(probe)
         self._sessions = sessions
         self._redact = config.redactor
+        self._secret_params = config.agent.secret_query_params
         self._url = URL(probe.url, encoded=False)
         self._method = probe.method
-        self.span_name = probe.method
         self._id_header = config.agent.request_id_header
         self._headers = request_headers(probe.headers)
         self._body = encode_body(
@@ -221,15 +233,26 @@ class HTTPProbe:
         self._server_hostname = probe.tls.server_name
         self._expect = probe.expect
         self._checks = compile_checks(probe.expect)
-        self.span_attributes = http_span_attributes(
-            self._url, self._method, config.agent.secret_query_params, self._redact
-        )
-        self.span_attributes["prober.target"] = self.target
+        self._span_attributes: dict[str, str | int] | None = None
         self._prepared = (
             http1.Prepared(self._url, self._method, self._headers, self._body, (self._id_header,))
             if config.agent.http_client == "builtin" and http1.applies(self._url, probe.connection)
             else None
         )
+
+    @property
+    def span_name(self) -> str:
+        return self._method
+
+    @property
+    def span_attributes(self) -> dict[str, str | int]:
+        if self._span_attributes is None:
+            attributes = http_span_attributes(
+                self._url, self._method, self._secret_params, self._redact
+            )
+            attributes["prober.target"] = self.target
+            self._span_attributes = attributes
+        return self._span_attributes
 
     async def run(self, ctx: RunContext) -> ProbeResult:
         if self._prepared is not None:
