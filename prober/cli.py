@@ -81,6 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--results", type=Path, help="append one JSON line per run to this file")
     run.add_argument("--duration", type=_duration, help="stop after this long and print a summary")
     web_config_flag(run)
+    run.add_argument(
+        "--web.enable-lifecycle",
+        dest="lifecycle",
+        action="store_true",
+        help="let POST /-/reload reload the config (SIGHUP always does)",
+    )
     logging_flags(run)
 
     check = sub.add_parser("check", help="validate a config and summarise it")
@@ -260,7 +266,7 @@ async def run_agent(config: Config, args: argparse.Namespace) -> int:
     )
     listen = args.listen or config.agent.listen
     try:
-        runner, port = await serve(agent, listen, args.web_config)
+        runner, port = await serve(agent, listen, args.web_config, lifecycle=args.lifecycle)
     except WebConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -1,4 +1,4 @@
-"""The agent's own HTTP endpoints: /metrics, /healthz, /ready, POST /-/reload.
+"""The agent's own HTTP endpoints: /metrics, /healthz, /ready, POST /-/reload (opt-in).
 
 With a web config file (exporter-toolkit format, see webconfig.py) they are served
 over TLS and/or behind basic auth; /healthz alone stays open to liveness probes.
@@ -30,7 +30,11 @@ def process_registry() -> CollectorRegistry:
     return registry
 
 
-def build_app(agent: Agent, web_config: WebConfig | None = None) -> web.Application:
+def build_app(
+    agent: Agent, web_config: WebConfig | None = None, *, lifecycle: bool = False
+) -> web.Application:
+    """The endpoints; POST /-/reload acts only with `lifecycle` (--web.enable-lifecycle),
+    as in Prometheus: a listener on 0.0.0.0 must not let anyone who reaches it reload."""
     process = process_registry()
 
     async def metrics(request: web.Request) -> web.StreamResponse:
@@ -61,6 +65,11 @@ def build_app(agent: Agent, web_config: WebConfig | None = None) -> web.Applicat
         return web.json_response({"status": "starting"}, status=503)
 
     async def reload(_: web.Request) -> web.Response:
+        if not lifecycle:
+            return web.json_response(
+                {"status": "the lifecycle API is off: start with --web.enable-lifecycle"},
+                status=403,
+            )
         if agent.config_path is None:
             return web.json_response({"status": "no config file to reload"}, status=400)
         ok = await agent.reload()
@@ -90,7 +99,7 @@ def build_app(agent: Agent, web_config: WebConfig | None = None) -> web.Applicat
 
 
 async def serve(
-    agent: Agent, listen: str, web_config: Path | None = None
+    agent: Agent, listen: str, web_config: Path | None = None, *, lifecycle: bool = False
 ) -> tuple[web.AppRunner, int]:
     """Start serving; returns the runner (to clean up) and the bound port.
 
@@ -99,7 +108,8 @@ async def serve(
     """
     host, port = parse_listen(listen)
     config = load_web_config(web_config) if web_config is not None else None
-    runner = web.AppRunner(build_app(agent, config), access_log=None, handle_signals=False)
+    app = build_app(agent, config, lifecycle=lifecycle)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(
         runner, host, port, reuse_address=True, ssl_context=config.ssl if config else None

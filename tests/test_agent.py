@@ -189,6 +189,33 @@ async def test_a_reload_keeps_counters_of_kept_probes_and_drops_series_of_remove
         assert agent.state["reloads_success"] == 1
 
 
+@pytest.mark.parametrize("lifecycle", [False, True], ids=["lifecycle off", "lifecycle on"])
+async def test_post_reload_acts_only_with_the_lifecycle_api_enabled(
+    service: tuple[UserMetadataService, str], tmp_path: Path, lifecycle: bool
+) -> None:
+    _, url = service
+    path = write_config(tmp_path / "p.yaml", url)
+    async with Agent(load_config(path), config_path=path) as agent:
+        runner, port = await serve(agent, "127.0.0.1:0", lifecycle=lifecycle)
+        try:
+            write_config(path, url, [{"name": "only-this", "url": f"{url}/healthz"}])
+            async with (
+                aiohttp.ClientSession() as session,
+                session.post(f"http://127.0.0.1:{port}/-/reload") as resp,
+            ):
+                status, body = resp.status, await resp.json()
+        finally:
+            await runner.cleanup()
+        if lifecycle:
+            assert (status, body["status"]) == (200, "reloaded")
+            assert set(agent.probes) == {"only-this"}
+        else:
+            assert status == 403
+            assert "--web.enable-lifecycle" in body["status"]
+            assert set(agent.probes) == {"get-canary", "healthz"}, "nothing was reloaded"
+            assert agent.state["reloads_success"] == 0
+
+
 async def test_a_broken_config_on_reload_is_rejected_and_the_old_one_keeps_running(
     service: tuple[UserMetadataService, str], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -113,7 +113,7 @@ async def start(pki: PKI) -> AsyncIterator[Start]:
     async def run(text: str) -> int:
         path = pki.dir / f"web-{len(runners)}.yml"
         path.write_text(text)
-        runner, port = await serve(agent, "127.0.0.1:0", web_config=path)
+        runner, port = await serve(agent, "127.0.0.1:0", web_config=path, lifecycle=True)
         runners.append(runner)
         return port
 
