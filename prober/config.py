@@ -51,6 +51,7 @@ MAX_LABEL_VALUE = 128
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _LABEL_NAME_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+_HEADER_NAME_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")  # an RFC 9110 token
 _TARGET_RE = re.compile(r"^[A-Za-z0-9_.:\[\]-]{1,128}$")
 _USERINFO = re.compile(r"[^/@]*@")
 _STATUS_RANGE = re.compile(r"^([1-5])xx$|^(\d{3})-(\d{3})$|^(\d{3})$")
@@ -356,6 +357,19 @@ class _Request(_Strict):
             raise ValueError(
                 f"must be an absolute http:// or https:// URL with a host, got {shown}"
             )
+        return value
+
+    @field_validator("headers")
+    @classmethod
+    def _header_syntax(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, text in value.items():
+            if not _HEADER_NAME_RE.match(name):
+                raise ValueError(
+                    f"invalid header name {printable(name)!r}: "
+                    "letters, digits and !#$%&'*+-.^_`|~ only"
+                )
+            if any(ch in text for ch in "\r\n\0"):  # the value may be a secret: not shown
+                raise ValueError(f"header {name}: the value has a line break or a NUL byte")
         return value
 
     @model_validator(mode="after")

@@ -16,7 +16,9 @@ The file has the format every Prometheus exporter reads with `--web.config.file`
 Everything is checked when the file is loaded; any mistake is one line naming the
 file and the field. Options prober cannot honour (Go cipher-suite and curve names,
 RequestClientCert, rate_limit, inline keys) are refused rather than ignored, so a
-file never silently gives less protection than its author asked for.
+file never silently gives less protection than its author asked for. Like
+exporter-toolkit, prober follows the file: a rotated certificate or a changed password
+applies to the next connection or request, without a restart.
 
 Password checks run bcrypt in a worker thread, one at a time, and cache the verdict
 (keyed by an HMAC, never the password), so a scrape never stalls the event loop
@@ -28,12 +30,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import dataclasses
 import hashlib
 import hmac
 import logging
 import os
 import re
 import ssl
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
@@ -109,6 +113,7 @@ class WebConfig:
     users: Mapping[str, bytes] = field(default_factory=dict)
     headers: Mapping[str, str] = field(default_factory=dict)
     allowed_sans: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()  # the certificate, key and CA files it was built from
 
     @property
     def scheme(self) -> str:
@@ -148,8 +153,8 @@ def load_web_config(path: str | Path) -> WebConfig:
         raise fail("http_server_config.http2", "expected true or false")
     headers = _headers(http.get("headers"), fail)
     users = _users(doc.get("basic_auth_users"), fail)
-    context, sans = _tls(tls, path.parent, fail)
-    return WebConfig(path, context, users, headers, sans)
+    context, sans, files = _tls(tls, path.parent, fail)
+    return WebConfig(path, context, users, headers, sans, files)
 
 
 Fail = Callable[[str, str], WebConfigError]
@@ -222,14 +227,14 @@ def _users(value: object, fail: Fail) -> dict[str, bytes]:
 
 def _tls(
     tls: Mapping[str, Any], base: Path, fail: Fail
-) -> tuple[ssl.SSLContext | None, tuple[str, ...]]:
+) -> tuple[ssl.SSLContext | None, tuple[str, ...], tuple[str, ...]]:
     cert = _string(tls, "cert_file", fail)
     key = _string(tls, "key_file", fail)
     ca_file = _string(tls, "client_ca_file", fail)
     ca_text = _string(tls, "client_ca", fail)
     auth = _string(tls, "client_auth_type", fail)
     if not (cert or key or ca_file or ca_text or auth):
-        return None, ()  # no TLS settings: plain HTTP, as exporter-toolkit
+        return None, (), ()  # no TLS settings: plain HTTP, as exporter-toolkit
     if not cert:
         raise fail("tls_server_config", "missing cert_file")
     if not key:
@@ -272,6 +277,7 @@ def _tls(
     if prefer:
         context.options |= ssl.OP_CIPHER_SERVER_PREFERENCE
     cert_path, key_path = _file(base, cert, "cert_file", fail), _file(base, key, "key_file", fail)
+    files = [cert_path, key_path]
     try:
         # A password of "" makes an encrypted key fail here instead of prompting on a tty.
         context.load_cert_chain(cert_path, key_path, password="")
@@ -285,7 +291,8 @@ def _tls(
         context.verify_mode = verify
         try:
             if ca_file:
-                context.load_verify_locations(cafile=_file(base, ca_file, "client_ca_file", fail))
+                files.append(_file(base, ca_file, "client_ca_file", fail))
+                context.load_verify_locations(cafile=files[-1])
             else:
                 context.load_verify_locations(cadata=ca_text)
         except (ssl.SSLError, ValueError) as exc:
@@ -294,7 +301,7 @@ def _tls(
             raise fail(
                 f"tls_server_config.{which}", f"cannot load CA certificates: {reason}"
             ) from None
-    return context, tuple(sans or ())
+    return context, tuple(sans or ()), tuple(files)
 
 
 def _version(
@@ -388,17 +395,81 @@ def _peer_sans(request: web.Request) -> set[str]:
     return {str(value) for _, value in cert.get("subjectAltName", ())}
 
 
+RECHECK_SECONDS = 1.0  # how often the files are looked at (a stat each), at most
+
+
+def _stamp(config: WebConfig) -> tuple[tuple[int, int], ...]:
+    stamps = []
+    for name in (str(config.path), *config.files):
+        try:
+            st = os.stat(name)
+        except OSError:
+            stamps.append((-1, -1))
+        else:
+            stamps.append((st.st_mtime_ns, st.st_size))
+    return tuple(stamps)
+
+
+class LiveWebConfig:
+    """The web config as it is on disk now, as exporter-toolkit reads it: the file and the
+    TLS files it names are looked at (at most once a second) and re-read when they change,
+    so a rotated certificate or a changed password applies without a restart. A broken
+    new version is logged and the last good one stays. TLS cannot be turned on or off
+    without a restart: the listener is HTTPS or HTTP from the start.
+    """
+
+    def __init__(self, config: WebConfig) -> None:
+        self.config = config
+        self.auth = BasicAuth(config.users) if config.users else None
+        self._stamp = _stamp(config)
+        self._checked = time.monotonic()
+
+    def current(self) -> WebConfig:
+        now = time.monotonic()
+        if now - self._checked < RECHECK_SECONDS:
+            return self.config
+        self._checked = now
+        stamp = _stamp(self.config)
+        if stamp == self._stamp:
+            return self.config
+        self._stamp = stamp  # a broken version is reported once, not every second
+        try:
+            new = load_web_config(self.config.path)
+        except WebConfigError as exc:
+            log.error("web config not reloaded, the last good one stays: %s", exc)
+            return self.config
+        if (new.ssl is None) != (self.config.ssl is None):
+            log.warning("web config: turning TLS on or off needs a restart; TLS unchanged")
+            new = dataclasses.replace(new, ssl=self.config.ssl)
+        if new.users != self.config.users:
+            self.auth = BasicAuth(new.users) if new.users else None
+        self.config = new
+        self._stamp = _stamp(new)
+        log.info("web config reloaded: %s", new.path)
+        return new
+
+    def sni_callback(self, conn: ssl.SSLObject, _name: str | None, ctx: ssl.SSLContext) -> None:
+        """Called at each TLS handshake: hand it the current certificate and settings."""
+        current = self.current().ssl
+        if current is not None and current is not ctx:
+            conn.context = current
+
+
 def install(
     app: web.Application, config: WebConfig, open_paths: Collection[str] = OPEN_PATHS
-) -> None:
-    """Add the web config's headers, client SAN check and basic auth to `app`."""
-    auth = BasicAuth(config.users) if config.users else None
-    allowed_sans = set(config.allowed_sans)
+) -> LiveWebConfig:
+    """Add the web config's headers, client SAN check and basic auth to `app`; they follow
+    the file as it changes (see LiveWebConfig)."""
+    live = LiveWebConfig(config)
+    if config.ssl is not None:  # the listener's context: every handshake starts with it
+        config.ssl.sni_callback = live.sni_callback
 
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if allowed_sans and not (allowed_sans & _peer_sans(request)):
+        current = live.current()
+        if current.allowed_sans and not (set(current.allowed_sans) & _peer_sans(request)):
             raise web.HTTPForbidden(text="client certificate not allowed\n")
+        auth = live.auth
         if auth is not None and request.path not in open_paths:
             credentials = parse_basic(request.headers.get("Authorization", ""))
             if credentials is None or not await auth.check(*credentials):
@@ -408,10 +479,9 @@ def install(
         return await handler(request)
 
     async def add_headers(_: web.Request, response: web.StreamResponse) -> None:
-        for key, value in config.headers.items():
+        for key, value in live.config.headers.items():
             response.headers[key] = value
 
-    if auth is not None or allowed_sans:
-        app.middlewares.append(guard)
-    if config.headers:
-        app.on_response_prepare.append(add_headers)
+    app.middlewares.append(guard)
+    app.on_response_prepare.append(add_headers)
+    return live

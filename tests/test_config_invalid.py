@@ -283,6 +283,17 @@ CASES: dict[str, Case] = {
         "invalid-agent-not-a-mapping.yaml",
         ("agent: expected a mapping (region, listen, labels, ...)",),
     ),
+    "a header value that would inject a header": Case(
+        "invalid-header-value-line-break.yaml",
+        ("probes[0] (healthz).headers: header X-A: the value has a line break or a NUL byte",),
+    ),
+    "a header name with a space": Case(
+        "invalid-header-name.yaml",
+        (
+            "probes[0] (healthz).headers: invalid header name 'X Bad': "
+            "letters, digits and !#$%&'*+-.^_`|~ only",
+        ),
+    ),
     "unknown HTTP client": Case(
         "invalid-agent-http-client.yaml",
         ("agent.http_client: Input should be 'builtin' or 'aiohttp'",),

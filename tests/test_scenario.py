@@ -218,6 +218,43 @@ async def test_a_captured_token_sent_as_a_header_never_appears_in_the_error(
     assert all(token not in s.error for s in result.steps)
 
 
+@pytest.mark.parametrize("client", ["builtin", "aiohttp"])
+async def test_a_captured_value_with_a_line_break_cannot_inject_a_header(
+    http_server: ServerFactory, sessions: SessionPool, client: str
+) -> None:
+    seen: list[dict[str, str]] = []
+
+    async def source(_: web.Request) -> web.Response:
+        return web.json_response({"v": "x\r\nX-Injected: gotcha"})
+
+    async def sink(request: web.Request) -> web.Response:
+        seen.append(dict(request.headers))
+        return web.Response(text="ok")
+
+    def routes(app: web.Application) -> None:
+        app.router.add_get("/source", source)
+        app.router.add_get("/sink", sink)
+
+    base = await http_server(routes)
+    config = make_config(
+        [
+            {
+                "name": "inject",
+                "kind": "scenario",
+                "steps": [
+                    {"name": "read", "url": f"{base}/source", "capture": {"v": {"json": "v"}}},
+                    {"name": "use", "url": f"{base}/sink", "headers": {"X-V": "{{v}}"}},
+                ],
+            }
+        ],
+        agent={"http_client": client},
+    )  # fmt: skip
+    result = await run_scenario(config, sessions)
+    assert seen == [], "the request with the broken header was never sent"
+    assert (result.outcome, result.step) == (Outcome.INTERNAL, "use")
+    assert "gotcha" not in result.error
+
+
 async def test_scenario_runs_count_once_in_the_slo_with_the_failing_step_labelled(
     ums: tuple[UserMetadataService, str],
 ) -> None:

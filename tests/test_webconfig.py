@@ -317,6 +317,64 @@ async def test_tls_and_basic_auth_combine_and_configured_headers_are_on_every_re
         assert headers["Strict-Transport-Security"] == "max-age=31536000"
 
 
+def touch_later(path: Path, text: str) -> None:
+    """Rewrite `path` so its mtime surely differs from the last version's."""
+    before = path.stat().st_mtime_ns
+    path.write_text(text)
+    while path.stat().st_mtime_ns == before:
+        time.sleep(0.01)
+        path.write_text(text)
+
+
+async def test_a_changed_password_applies_without_a_restart_and_a_broken_file_is_ignored(
+    pki: PKI, start: Start, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr("prober.webconfig.RECHECK_SECONDS", 0.0)
+    port = await start(users_section(prometheus=CHEAP_HASH))
+    path = pki.dir / "web-0.yml"
+    url = f"http://127.0.0.1:{port}/metrics"
+    assert (await fetch(url, auth=("prometheus", PASSWORD)))[0] == 200
+    new_password = "a rotated password"
+    new_hash = bcrypt.hashpw(new_password.encode(), bcrypt.gensalt(4)).decode()
+    touch_later(path, users_section(prometheus=new_hash))
+    assert (await fetch(url, auth=("prometheus", PASSWORD)))[0] == 401
+    assert (await fetch(url, auth=("prometheus", new_password)))[0] == 200
+    touch_later(path, "basic_auth_users: [not, a, mapping]\n")
+    assert (await fetch(url, auth=("prometheus", new_password)))[0] == 200, "last good kept"
+    assert any("web config not reloaded" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.both_loops  # uvloop has its own TLS transport: the handshake hook must work there
+async def test_a_rotated_certificate_is_served_to_the_next_connection(
+    pki: PKI, start: Start, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr("prober.webconfig.RECHECK_SECONDS", 0.0)
+    ca = trustme.CA()
+    first, second = ca.issue_cert("127.0.0.1"), ca.issue_cert("127.0.0.1")
+    cert, key = pki.dir / "rotating.pem", pki.dir / "rotating.key"
+    first.cert_chain_pems[0].write_to_path(str(cert))
+    first.private_key_pem.write_to_path(str(key))
+    port = await start(f"tls_server_config:\n  cert_file: {cert.name}\n  key_file: {key.name}\n")
+    client = ssl.create_default_context()
+    ca.configure_trust(client)
+
+    async def served_certificate() -> bytes:
+        _, writer = await asyncio.open_connection("127.0.0.1", port, ssl=client)
+        der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
+        writer.close()
+        with contextlib.suppress(ssl.SSLError, ConnectionError):
+            await writer.wait_closed()
+        return bytes(der)
+
+    def der(pem: bytes) -> bytes:
+        return ssl.PEM_cert_to_DER_cert(pem.decode())
+
+    assert await served_certificate() == der(first.cert_chain_pems[0].bytes())
+    second.private_key_pem.write_to_path(str(key))
+    touch_later(cert, second.cert_chain_pems[0].bytes().decode())
+    assert await served_certificate() == der(second.cert_chain_pems[0].bytes())
+
+
 async def test_an_empty_web_config_serves_plain_http_without_auth(pki: PKI, start: Start) -> None:
     port = await start("")
     assert (await fetch(f"http://127.0.0.1:{port}/metrics"))[0] == 200

@@ -57,6 +57,10 @@ async def send(
     """One request by whichever client fits: prober's own HTTP/1.1 client for plain http on
     a fresh connection (unless `builtin` is off), aiohttp for everything else."""
     if builtin and http1.applies(url, mode):
+        try:
+            http1.check_headers(headers)
+        except ValueError as exc:  # aiohttp refuses such a header too: same outcome
+            return Exchange(Outcome.INTERNAL, str(exc), None, 0.0, {})
         prepared = http1.Prepared(url, method, headers, body)
         return await http1.send(
             prepared, {}, resolver=sessions.resolver, limit=limit, max_body=max_body

@@ -75,6 +75,14 @@ def header_lines(headers: Mapping[str, str]) -> bytes:
     return "".join(f"\r\n{name}: {value}" for name, value in headers.items()).encode("utf-8")
 
 
+def check_headers(headers: Mapping[str, str]) -> None:
+    """Refuses a header that would end the line it is on: a value rendered at run time
+    (a scenario's captured variable) must not inject headers. The value is not shown."""
+    for name, value in headers.items():
+        if any(ch in name or ch in value for ch in "\r\n\0"):
+            raise ValueError(f"header {name.strip()}: the value has a line break or a NUL byte")
+
+
 @dataclass(slots=True)
 class Exchange:
     """One request and what came back, measured. `outcome` None: a whole response arrived.
