@@ -328,6 +328,17 @@ async def test_a_timeout_waiting_for_the_body_keeps_ttfb_and_the_code(
     assert 0.25 <= ex.duration < 1.0  # uvloop timers have millisecond resolution
 
 
+async def test_an_ipv6_literal_and_an_international_name_are_sent_as_the_wire_wants(
+    closed_port: int,
+) -> None:
+    v6 = Prepared(URL(f"http://[::1]:{closed_port}/x"), "GET", {}, None)
+    assert (v6.host, v6.port) == ("::1", closed_port)
+    assert b"\r\nHost: [::1]:%d" % closed_port in v6.head
+    idn = Prepared(URL("http://bücher.example/x"), "GET", {}, None)
+    assert idn.host == "xn--bcher-kva.example"
+    assert b"\r\nHost: xn--bcher-kva.example\r\n" in idn.head
+
+
 def test_which_requests_the_builtin_client_takes() -> None:
     assert http1.applies(URL("http://127.0.0.1:8080/x"), "fresh")
     assert http1.applies(URL("http://ums.internal/x"), "fresh")

@@ -114,7 +114,7 @@ class Prepared:
         per_run: tuple[str, ...] = (),
     ) -> None:  # fmt: skip
         self.url, self.method, self.headers = url, method, dict(headers)
-        self.host, self.port = url.host or "", url.port or 80
+        self.host, self.port = url.raw_host or "", url.port or 80  # IDNA-encoded, as sent
         self.body = body or b""
         self.head_only = method == "HEAD"
         skip = {n.lower() for n in per_run}
