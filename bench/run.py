@@ -72,6 +72,12 @@ def window_edges(ready: float, s: Settings) -> tuple[float, float]:
     return float(t0), float(t0 + s.window)
 
 
+def preemptions(pid: int) -> int:
+    """Times the kernel took the CPU from the process while it could still run: each is
+    a pause of the event loop that no code of prober's can avoid."""
+    return a.proc_status_kb(p.read_status(pid), "nonvoluntary_ctxt_switches") or 0
+
+
 def sample_cpu(pids: dict[str, int]) -> dict[str, str]:
     out = {"_system": Path("/proc/stat").read_text()}
     for name, pid in pids.items():
@@ -127,9 +133,11 @@ def phase_prober(
         pids = {"tool": child.pid, "service": service.pid}
         p.sleep_until(t0)
         before = sample_cpu(pids)
+        preempted_before = preemptions(child.pid)
         scrapes = scrape_until(f"http://127.0.0.1:{port}/metrics", t0, t1, s.scrape_every)
         p.sleep_until(t1)
         after = sample_cpu(pids)
+        preempted = preemptions(child.pid) - preempted_before
         metrics, _ = p.scrape(f"http://127.0.0.1:{port}/metrics", timeout=60)
         hwm = p.rss_kb(child.pid, "VmHWM")
         # Let runs planned before t1 finish (timeout < 1 s) before stopping.
@@ -164,6 +172,7 @@ def phase_prober(
         "skipped_total": a.metric_sum(metrics, "prober_skipped_runs_total"),
         "scrape_ms": [x * 1000 for x in scrapes],
         "loop_lag_last": a.metric_sum(metrics, "prober_event_loop_lag_seconds"),
+        "preempted_per_s": preempted / s.window,
         "exit_code": code,
     }
 
@@ -319,7 +328,7 @@ def finish_phase(
         - sum(v for k, v in cpu.items() if k != "_busy") / (s.window * (os.cpu_count() or 1)),
         rss_peak_mb=raw["rss_peak_kb"] / 1024,
     )
-    for key in ("skipped_total", "loop_lag_last", "exit_code", "scrape_ms"):
+    for key in ("skipped_total", "loop_lag_last", "exit_code", "scrape_ms", "preempted_per_s"):
         if key in raw:
             out[key] = raw[key]
     return out
@@ -467,6 +476,14 @@ def report_md(result: dict[str, Any]) -> str:
             f"({r['render_ms']['n']} scrapes).",
             "",
         ]
+    preempted = [
+        f"{ph['tool']} at {ph['rate']}/s: {ph['preempted_per_s']:.0f}"
+        for ph in result["phases"]
+        if "preempted_per_s" in ph
+    ]
+    if preempted:
+        lines += ["Preemptions per second (involuntary context switches): "
+                  + "; ".join(preempted) + ".", ""]  # fmt: skip
     lines += ["| goal | measured | met |", "|---|---|---|"]
     lines += [
         f"| {g['goal']} | {g['measured']} | {'yes' if g['met'] else 'NO'} |"
