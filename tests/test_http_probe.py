@@ -204,7 +204,7 @@ async def test_a_server_that_never_answers_is_a_timeout_within_the_timeout(
     result = await run_probe(f"{base}/h", timeout="300ms", interval="1s")
     assert result.outcome is Outcome.TIMEOUT
     assert result.code is None
-    assert 0.3 <= result.duration < 0.6
+    assert 0.29 <= result.duration < 0.6  # uvloop timers have millisecond resolution
     assert time.monotonic() - started < 1.0
 
 
