@@ -640,10 +640,8 @@ def _probes_row(board: _Board) -> None:
             SECONDS,
             [
                 _query(
-                    q.quantile(
-                        0.99,
-                        q.rate(q.selector(f"{c.DURATION}_bucket", *sel, success)),
-                        (c.L_PROBE, c.L_REGION),
+                    q.histogram_quantile(
+                        0.99, c.DURATION, *sel, success, by=(c.L_PROBE, c.L_REGION)
                     ),
                     "{{probe}} {{region}}",
                     "A",
@@ -674,7 +672,7 @@ def _probes_row(board: _Board) -> None:
             SECONDS,
             [
                 _query(
-                    q.quantile(0.95, q.rate(q.selector(f"{c.PHASE}_bucket", *sel)), (c.L_PHASE,)),
+                    q.histogram_quantile(0.95, c.PHASE, *sel, by=(c.L_PHASE,)),
                     "{{phase}}",
                     "A",
                 )
@@ -688,11 +686,7 @@ def _probes_row(board: _Board) -> None:
             SECONDS,
             [
                 _query(
-                    q.quantile(
-                        0.95,
-                        q.rate(q.selector(f"{c.PHASE}_bucket", *sel)),
-                        (c.L_PROBE, c.L_PHASE),
-                    ),
+                    q.histogram_quantile(0.95, c.PHASE, *sel, by=(c.L_PROBE, c.L_PHASE)),
                     "{{probe}} {{phase}}",
                     "A",
                 )
@@ -706,11 +700,7 @@ def _probes_row(board: _Board) -> None:
             SECONDS,
             [
                 _query(
-                    q.quantile(
-                        0.95,
-                        q.rate(q.selector(f"{c.STEP_DURATION}_bucket", *sel)),
-                        (c.L_PROBE, c.L_STEP),
-                    ),
+                    q.histogram_quantile(0.95, c.STEP_DURATION, *sel, by=(c.L_PROBE, c.L_STEP)),
                     "{{probe}} {{step}}",
                     "A",
                 )

@@ -75,6 +75,11 @@ def rate(series: str, window: str = RATE_INTERVAL) -> str:
     return f"rate({series}[{window}])"
 
 
+def histogram_quantile(q: float, histogram: str, *matchers: str, by: Sequence[str]) -> str:
+    """The q-quantile of a histogram family over the rate window, grouped `by`."""
+    return quantile(q, rate(selector(f"{histogram}_bucket", *matchers)), by)
+
+
 def with_region(series: str, *, by: Sequence[str], agg: str = "sum") -> str:
     """Agent-wide series carry no `region` label: take it from prober_build_info of the
     same scrape target, so the region variable filters them too."""
