@@ -56,6 +56,23 @@ async def generate(args: argparse.Namespace) -> list[dict[str, Any]]:
     ) as session:
         target = args.target
 
+        def record(  # noqa: PLR0917 - one field each of a results line
+            rid: str, planned: float, started: float, ok: bool, latency: float | None,
+            rtt: float, status: int, error: str,
+        ) -> None:  # fmt: skip
+            records.append(
+                {
+                    "id": rid,
+                    "planned": wall0 + (planned - mono0),
+                    "lag": started - planned,
+                    "ok": ok,
+                    "latency": latency,
+                    "rtt": rtt,
+                    "status": status,
+                    "error": error,
+                }
+            )
+
         async def one_floor(rid: str, planned: float) -> None:
             started = time.monotonic()
             status, ok, latency, error = 0, False, None, ""
@@ -68,18 +85,7 @@ async def generate(args: argparse.Namespace) -> list[dict[str, Any]]:
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
                 t1 = perf()
                 error = type(exc).__name__
-            records.append(
-                {
-                    "id": rid,
-                    "planned": wall0 + (planned - mono0),
-                    "lag": started - planned,
-                    "ok": ok,
-                    "latency": latency,
-                    "rtt": t1 - t0,
-                    "status": status,
-                    "error": error,
-                }
-            )
+            record(rid, planned, started, ok, latency, t1 - t0, status, error)
 
         base = args.blackbox.rstrip("/") + "/probe?module=" + args.module + "&target="
         sep = "&" if "?" in target else "?"
@@ -100,18 +106,7 @@ async def generate(args: argparse.Namespace) -> list[dict[str, Any]]:
             except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
                 t1 = perf()
                 error = type(exc).__name__
-            records.append(
-                {
-                    "id": rid,
-                    "planned": wall0 + (planned - mono0),
-                    "lag": started - planned,
-                    "ok": ok,
-                    "latency": latency,
-                    "rtt": t1 - t0,
-                    "status": status,
-                    "error": error,
-                }
-            )
+            record(rid, planned, started, ok, latency, t1 - t0, status, error)
 
         one: Callable[[str, float], Any] = one_floor if floor else one_blackbox
         mono0 = time.monotonic() + 0.05
