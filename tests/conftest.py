@@ -34,6 +34,16 @@ ServerFactory = Callable[..., Awaitable[str]]
 RawHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
+def routes(**handlers: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> Routes:
+    """Routes for http_server: each handler at /<its name>, for any method."""
+
+    def add(app: web.Application) -> None:
+        for path, handler in handlers.items():
+            app.router.add_route("*", "/" + path, handler)
+
+    return add
+
+
 def make_config(probes: list[dict[str, Any]], **sections: Any) -> Config:
     """A validated Config from plain dicts, as if loaded from a file."""
     raw: dict[str, Any] = {"probes": probes, **sections}

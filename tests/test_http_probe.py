@@ -20,7 +20,7 @@ from prober.probes.http import HTTPProbe
 from prober.probes.session import SessionPool
 
 from .aioresponses_compat import compat_aioresponses
-from .conftest import RawHandler, ServerFactory, make_config
+from .conftest import RawHandler, ServerFactory, make_config, routes
 
 # Every test on both loops: `prober run` uses uvloop, whose transports are not asyncio's.
 pytestmark = pytest.mark.both_loops
@@ -58,14 +58,6 @@ def run_probe(sessions: SessionPool, request: pytest.FixtureRequest) -> RunProbe
 def run_aiohttp_probe(sessions: SessionPool) -> RunProbe:
     """aiohttp's client only: for tests that mock it with aioresponses."""
     return runner(sessions, "aiohttp")
-
-
-def routes(**handlers: Callable[[web.Request], Any]) -> Callable[[web.Application], None]:
-    def add(app: web.Application) -> None:
-        for path, handler in handlers.items():
-            app.router.add_route("*", "/" + path, handler)
-
-    return add
 
 
 async def user_ok(request: web.Request) -> web.Response:

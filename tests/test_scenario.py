@@ -26,7 +26,7 @@ from prober.probes.session import SessionPool
 from prober.runner import execute
 from prober.tracing import Tracing
 
-from .conftest import REPO, ServerFactory, make_config
+from .conftest import REPO, ServerFactory, make_config, routes
 from .otlp_receiver import GRPCReceiver
 
 
@@ -54,6 +54,11 @@ async def run_scenario(config: Config, sessions: SessionPool, run_id: str = "r1"
     probe = ScenarioProbe(probe_config, config, sessions)
     now = time.monotonic()
     return await probe.run(RunContext(run_id, now, now, time.time()))
+
+
+def scenario(*steps: dict[str, Any], **sections: Any) -> Config:
+    """A config with one scenario probe of these steps."""
+    return make_config([{"name": "scenario", "kind": "scenario", "steps": list(steps)}], **sections)
 
 
 def requests_of(svc: UserMetadataService, run_id: str) -> list[tuple[str, int]]:
@@ -190,25 +195,13 @@ async def test_a_captured_token_sent_as_a_header_never_appears_in_the_error(
         seen.append(request.headers.get("Authorization", ""))
         return web.json_response({"echo": token, "v": "7"})
 
-    def routes(app: web.Application) -> None:
-        app.router.add_post("/login", login)
-        app.router.add_get("/me", me)
-
-    base = await http_server(routes)
-    config = make_config(
-        [
-            {
-                "name": "session",
-                "kind": "scenario",
-                "steps": [
-                    {"name": "login", "method": "POST", "url": f"{base}/login",
-                     "capture": {"token": {"json": "token"}, "version": {"json": "version"}}},
-                    {"name": "me", "url": f"{base}/me",
-                     "headers": {"Authorization": "Bearer {{token}}", "X-V": "{{version}}"},
-                     "expect": {"json": [{"path": "echo", "equals": "someone else"}]}},
-                ],
-            }
-        ]
+    base = await http_server(routes(login=login, me=me))
+    config = scenario(
+        {"name": "login", "method": "POST", "url": f"{base}/login",
+         "capture": {"token": {"json": "token"}, "version": {"json": "version"}}},
+        {"name": "me", "url": f"{base}/me",
+         "headers": {"Authorization": "Bearer {{token}}", "X-V": "{{version}}"},
+         "expect": {"json": [{"path": "echo", "equals": "someone else"}]}},
     )  # fmt: skip
     result = await run_scenario(config, sessions)
     assert seen == [f"Bearer {token}"], "the captured token was sent"
@@ -231,24 +224,12 @@ async def test_a_captured_value_with_a_line_break_cannot_inject_a_header(
         seen.append(dict(request.headers))
         return web.Response(text="ok")
 
-    def routes(app: web.Application) -> None:
-        app.router.add_get("/source", source)
-        app.router.add_get("/sink", sink)
-
-    base = await http_server(routes)
-    config = make_config(
-        [
-            {
-                "name": "inject",
-                "kind": "scenario",
-                "steps": [
-                    {"name": "read", "url": f"{base}/source", "capture": {"v": {"json": "v"}}},
-                    {"name": "use", "url": f"{base}/sink", "headers": {"X-V": "{{v}}"}},
-                ],
-            }
-        ],
+    base = await http_server(routes(source=source, sink=sink))
+    config = scenario(
+        {"name": "read", "url": f"{base}/source", "capture": {"v": {"json": "v"}}},
+        {"name": "use", "url": f"{base}/sink", "headers": {"X-V": "{{v}}"}},
         agent={"http_client": client},
-    )  # fmt: skip
+    )
     result = await run_scenario(config, sessions)
     assert seen == [], "the request with the broken header was never sent"
     assert (result.outcome, result.step) == (Outcome.INTERNAL, "use")
