@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from html import escape
 
 from .collect import Chart, Report
-from .render import alert_text, iso, percent, sli_percent, span, times, verdict_text
+from .render import alert_text, iso, scope_row, verdict_text
 
 WIDTH, HEIGHT = 760, 280
 LEFT, RIGHT, TOP, BOTTOM = 64, 16, 28, 40
@@ -161,16 +161,7 @@ def render_html(report: Report, charts: list[Chart]) -> str:
         parts.append("<table><tr>" + "".join(f"<th>{escape(h)}</th>" for h in head) + "</tr>")
         for sli in slo.slis:
             for s in sli.scopes:
-                cells = [
-                    str(sli.sli),
-                    "all regions" if s.region is None else s.region,
-                    f"{sli.objective:g}%",
-                    sli_percent(s.sli, sli.objective),
-                    percent(s.budget_spent),
-                    percent(s.budget_remaining),
-                    *(f"{times(b.long_rate)} / {times(b.short_rate)}" for b in s.burn_rates),
-                    span(s.time_to_exhaustion) if s.sli is not None else "-",
-                ]
+                cells = scope_row(sli, s)
                 cls = ' class="over"' if s.over_policy else ""
                 parts.append(
                     f"<tr{cls}>" + "".join(f"<td>{escape(c)}</td>" for c in cells) + "</tr>"

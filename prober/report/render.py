@@ -12,7 +12,7 @@ from rich.text import Text
 
 from ..slo.windows import duration
 from .budget import Verdict, error_budget
-from .collect import Alert, BurnRate, Report, Scope, SLOReport
+from .collect import Alert, BurnRate, Report, Scope, SLIReport, SLOReport
 
 
 def iso(at: float) -> str:
@@ -90,6 +90,22 @@ def to_json(report: Report) -> str:
 
 # --- text ---------------------------------------------------------------------------------
 DASH = "-"
+BURN_COLUMN = 6  # the burn-rate cells of scope_row start here
+
+
+def scope_row(sli: SLIReport, scope: Scope) -> list[str]:
+    """One row of the SLO table (terminal and HTML): SLI, region, objective, actual,
+    budget spent and left, long / short burn rate per window, time to exhaustion."""
+    return [
+        str(sli.sli),
+        "all regions" if scope.region is None else scope.region,
+        f"{sli.objective:g}%",
+        sli_percent(scope.sli, sli.objective),
+        percent(scope.budget_spent),
+        percent(scope.budget_remaining),
+        *(f"{times(b.long_rate)} / {times(b.short_rate)}" for b in scope.burn_rates),
+        span(scope.time_to_exhaustion) if scope.sli is not None else DASH,
+    ]
 
 
 def percent(value: float | None, decimals: int = 1) -> str:
@@ -174,22 +190,9 @@ def slo_table(slo: SLOReport) -> Table:
     for sli in slo.slis:
         for scope in sli.scopes:
             style = "red" if scope.over_policy else ""
-            cells: list[str | Text] = [
-                str(sli.sli),
-                "all regions" if scope.region is None else scope.region,
-                f"{sli.objective:g}%",
-                sli_percent(scope.sli, sli.objective),
-                percent(scope.budget_spent),
-                percent(scope.budget_remaining),
-                *(
-                    Text(
-                        f"{times(b.long_rate)} / {times(b.short_rate)}",
-                        style="bold red" if b.over else "",
-                    )
-                    for b in scope.burn_rates
-                ),
-                span(scope.time_to_exhaustion) if scope.sli is not None else DASH,
-            ]
+            cells: list[str | Text] = list(scope_row(sli, scope))
+            for i, b in enumerate(scope.burn_rates, BURN_COLUMN):  # a burn over its threshold
+                cells[i] = Text(str(cells[i]), style="bold red" if b.over else "")
             table.add_row(*cells, style=style)
     return table
 
