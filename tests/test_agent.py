@@ -21,7 +21,7 @@ from prober.agent import Agent
 from prober.config import load_config
 from prober.demo.service import Faults, UserMetadataService
 from prober.model import ProbeResult, RunContext
-from prober.server import serve
+from prober.web.server import serve
 
 
 @pytest.fixture

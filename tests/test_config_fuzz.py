@@ -30,7 +30,7 @@ from yarl import URL
 
 from prober import config as model
 from prober.config import ConfigError, load_config
-from prober.units import parse_duration
+from prober.config.units import parse_duration
 
 from .conftest import REPO
 

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
+from prober.cli.dashboards import add_dashboards_parser, cmd_dashboards
 from prober.config import Config, load_config
 from prober.dashboards import (
     AGENTS_FILE,
@@ -23,7 +24,6 @@ from prober.dashboards import (
     render_dashboards,
 )
 from prober.dashboards import names as b
-from prober.dashboards.cli import add_dashboards_parser, cmd_dashboards
 from prober.slo import names as n
 from prober.slo.generate import build_groups
 

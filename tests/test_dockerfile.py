@@ -422,7 +422,7 @@ def test_every_copied_file_is_in_the_build_context() -> None:
         path = ROOT / source
         files = [p for p in path.rglob("*") if p.is_file()] if path.is_dir() else [path]
         wanted += [str(p.relative_to(ROOT)) for p in files if "__pycache__" not in p.parts]
-    assert "prober/cli.py" in wanted
+    assert "prober/cli/main.py" in wanted
     assert "prober/data/probes.yaml" in wanted
     assert [p for p in wanted if not in_context(p)] == []
 

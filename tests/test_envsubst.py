@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from prober.envsubst import Substitution, substitute
+from prober.config.envsubst import Substitution, substitute
 
 HOW = "use ${VAR}, ${VAR:-default} or ${file:PATH}"
 ENV = {"A": "a", "B": "b", "EMPTY": "", "HOST": "ums.example.com", "TOKEN": "tok-0123456789"}

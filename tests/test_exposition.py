@@ -6,9 +6,9 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
 from prober import conventions as c
-from prober.exposition import render, render_chunks
-from prober.metrics import ProbeMetrics
 from prober.model import ProbeResult, StepResult
+from prober.telemetry.exposition import render, render_chunks
+from prober.telemetry.metrics import ProbeMetrics
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 

@@ -17,8 +17,8 @@ import pytest
 from aiohttp import web
 
 from prober import conventions as c
-from prober.report import Verdict, budget_spent, burn_rate, time_to_exhaustion, verdict
-from prober.report.cli import add_report_parser, cmd_report, make_report
+from prober.cli.report import add_report_parser, cmd_report
+from prober.report import Verdict, budget_spent, burn_rate, make_report, time_to_exhaustion, verdict
 from prober.report.collect import (
     BurnRate,
     Chart,

@@ -16,15 +16,15 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
 from prometheus_client.parser import text_string_to_metric_families
 
 from prober.agent import Agent
+from prober.agent.runner import execute
 from prober.config import Config, load_config
 from prober.conventions import Outcome
 from prober.demo.service import Faults, UserMetadataService
-from prober.exposition import render
 from prober.model import ProbeResult, RunContext
 from prober.probes.scenario import ScenarioProbe
 from prober.probes.session import SessionPool
-from prober.runner import execute
-from prober.tracing import Tracing
+from prober.telemetry.exposition import render
+from prober.telemetry.tracing import Tracing
 
 from .conftest import REPO, ServerFactory, make_config, routes
 from .otlp_receiver import GRPCReceiver

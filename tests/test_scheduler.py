@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from prober.scheduler import Scheduler, even_offsets, stable_offset
+from prober.agent.scheduler import Scheduler, even_offsets, stable_offset
 
 from .conftest import FakeClock
 

@@ -19,8 +19,8 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Status as PbStatus
 
 from prober.agent import Agent
 from prober.config import Config
-from prober.logs import JSONFormatter
-from prober.server import serve
+from prober.telemetry.logs import JSONFormatter
+from prober.web.server import serve
 
 from .conftest import REPO, RawHandler, ServerFactory, make_config
 from .otlp_receiver import GRPCReceiver, Received, start_http_receiver
@@ -276,7 +276,7 @@ async def test_with_tracing_off_no_trace_headers_are_sent(
 def test_the_agent_and_its_server_do_not_load_the_sdk_while_tracing_is_off() -> None:
     """The OpenTelemetry SDK costs memory in every agent; only tracing needs it."""
     code = (
-        "import sys, prober.cli, prober.agent, prober.server\n"
+        "import sys, prober.cli, prober.agent, prober.web.server\n"
         "print(sorted(m for m in sys.modules if m.startswith('opentelemetry.sdk')))\n"
     )
     out = subprocess.run(

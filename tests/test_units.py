@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from prober.units import format_duration, parse_duration, parse_size
+from prober.config.units import format_duration, parse_duration, parse_size
 
 BAD_DURATION = "use a number and a unit (ms, s, m, h, d, w), e.g. '15s'"
 NO_UNIT = "duration must be a string with a unit like '15s', '250ms', '1m', got"

@@ -28,8 +28,8 @@ from cryptography.hazmat.primitives import serialization
 
 from prober.agent import Agent
 from prober.cli import build_parser
-from prober.server import serve
-from prober.webconfig import WebConfigError, load_web_config
+from prober.web.config import WebConfigError, load_web_config
+from prober.web.server import serve
 
 from .conftest import REPO, make_config
 
@@ -329,7 +329,7 @@ def touch_later(path: Path, text: str) -> None:
 async def test_a_changed_password_applies_without_a_restart_and_a_broken_file_is_ignored(
     pki: PKI, start: Start, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr("prober.webconfig.RECHECK_SECONDS", 0.0)
+    monkeypatch.setattr("prober.web.config.RECHECK_SECONDS", 0.0)
     port = await start(users_section(prometheus=CHEAP_HASH))
     path = pki.dir / "web-0.yml"
     url = f"http://127.0.0.1:{port}/metrics"
@@ -348,7 +348,7 @@ async def test_a_changed_password_applies_without_a_restart_and_a_broken_file_is
 async def test_a_rotated_certificate_is_served_to_the_next_connection(
     pki: PKI, start: Start, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr("prober.webconfig.RECHECK_SECONDS", 0.0)
+    monkeypatch.setattr("prober.web.config.RECHECK_SECONDS", 0.0)
     ca = trustme.CA()
     first, second = ca.issue_cert("127.0.0.1"), ca.issue_cert("127.0.0.1")
     cert, key = pki.dir / "rotating.pem", pki.dir / "rotating.key"

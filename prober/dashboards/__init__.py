@@ -2,8 +2,9 @@
 
 `render_dashboards(config)` returns file name -> JSON text (deterministic: same config,
 same bytes); `write_dashboards` writes them; `panel_queries` lists every PromQL query a
-dashboard sends, for tests and reviews. `prober dashboards` is the command line. The
-Grafana SDK is imported only when dashboards are rendered.
+dashboard sends, for tests and reviews. `prober.cli.dashboards` is the command line. The
+Grafana SDK is imported only when dashboards are rendered. Imports config and the rule
+names of `slo`; never the runtime (agent, probes, telemetry, web) nor the CLI.
 """
 
 from __future__ import annotations

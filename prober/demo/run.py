@@ -16,15 +16,15 @@ from rich.console import Group, RenderableType
 from rich.live import Live
 from rich.text import Text
 
-from ..agent import Agent
+from ..agent.lifecycle import Agent
 from ..config import Config, ConfigError, load_config
-from ..console import console as make_console
-from ..console import summary_table
-from ..logs import setup_logging
-from ..server import serve
-from ..stats import StatsSink
-from ..units import format_duration
-from ..webconfig import WebConfigError
+from ..config.units import format_duration
+from ..console.stats import StatsSink
+from ..console.tables import console as make_console
+from ..console.tables import summary_table
+from ..telemetry.logs import setup_logging
+from ..web.config import WebConfigError
+from ..web.server import serve
 from .alerts import AlertBoard
 from .service import DEMO_TIMELINE, Faults, Timeline, UserMetadataService
 from .stack import Stack

@@ -1,5 +1,9 @@
 """Probe kinds. Adding one is a module with a `run(ctx) -> ProbeResult` class and a line in
-`PROBE_KINDS`."""
+`PROBE_KINDS`.
+
+A probe runs once and returns data: it imports config and the shared vocabulary, never the
+agent, sinks, telemetry exporters, web, rules or CLI.
+"""
 
 from __future__ import annotations
 

@@ -2,14 +2,15 @@
 
 `make_report` returns a `Report` (plain data: SLIs, budgets, burn rates, alerts, verdict)
 and optionally the charts of the HTML page; `budget` holds the arithmetic; `render` and
-`html` the outputs; `cli` the command line.
+`html` the outputs. The command line is `prober.cli.report`.
+Never imports the agent, probes, telemetry or web: a report reads Prometheus, not the runtime.
 """
 
 from __future__ import annotations
 
 from .budget import Verdict, budget_spent, burn_rate, time_to_exhaustion, verdict
-from .cli import add_report_parser, cmd_report, make_report
 from .collect import Chart, Report, SLOReport
+from .make import make_report
 from .prometheus import PrometheusError
 
 __all__ = [
@@ -18,10 +19,8 @@ __all__ = [
     "Report",
     "SLOReport",
     "Verdict",
-    "add_report_parser",
     "budget_spent",
     "burn_rate",
-    "cmd_report",
     "make_report",
     "time_to_exhaustion",
     "verdict",

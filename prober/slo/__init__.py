@@ -1,4 +1,8 @@
-"""Prometheus rules from the SLOs of probes.yaml: SLI recordings, burn-rate and health alerts."""
+"""Prometheus rules from the SLOs of probes.yaml: SLI recordings, burn-rate and health alerts.
+
+Pure functions of the config: imports config and the shared vocabulary, never the runtime
+(agent, probes, telemetry, web) nor the CLI.
+"""
 
 from __future__ import annotations
 

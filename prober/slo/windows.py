@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from ..config import BurnWindow, SLOConfig
-from ..units import format_duration
+from ..config.units import format_duration
 
 _WEEK: Final = 7 * 86400
 

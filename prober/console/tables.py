@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .conventions import Outcome
+from ..conventions import Outcome
 from .stats import ProbeStats, StatsSink, percentile
 
 _OUTCOME_STYLE = {Outcome.SUCCESS.value: "green"}

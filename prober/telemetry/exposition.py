@@ -23,7 +23,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client import exposition as text_format
 from prometheus_client.openmetrics import exposition as openmetrics_format
 
-from . import conventions as c
+from .. import conventions as c
 from .metrics import Histogram, ProbeMetrics, ProbeSeries, le
 
 # Work per piece of a streamed scrape before the event loop gets a turn: a due probe run

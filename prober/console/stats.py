@@ -13,9 +13,9 @@ from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from .config import Config, SLOConfig
-from .conventions import Outcome
-from .model import ProbeResult
+from ..config import Config, SLOConfig
+from ..conventions import Outcome
+from ..model import ProbeResult
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float:

@@ -12,11 +12,11 @@ from pathlib import Path
 from aiohttp import web
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 
-from . import __version__
-from .agent import Agent
-from .config import parse_listen
-from .exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, render_chunks
-from .webconfig import WebConfig, install, load_web_config
+from .. import __version__
+from ..agent.lifecycle import Agent
+from ..config import parse_listen
+from ..telemetry.exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, render_chunks
+from .config import WebConfig, install, load_web_config
 
 OPENMETRICS = "application/openmetrics-text"
 

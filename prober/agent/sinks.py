@@ -15,7 +15,7 @@ from collections import deque
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from .model import ProbeResult
+from ..model import ProbeResult
 
 log = logging.getLogger("prober.result")
 

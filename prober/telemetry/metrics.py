@@ -16,8 +16,8 @@ from collections.abc import Iterable, Sequence
 from prometheus_client.samples import Exemplar
 from prometheus_client.utils import floatToGoString
 
-from . import conventions as c
-from .model import ProbeResult
+from .. import conventions as c
+from ..model import ProbeResult
 
 
 class Histogram:

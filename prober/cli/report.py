@@ -11,20 +11,19 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 from rich.console import Console
 
-from ..config import ConfigError, load_config
-from ..units import parse_duration
-from .collect import Chart, Collector, Report, charts
-from .html import render_html
-from .prometheus import Prometheus, PrometheusError
-from .render import print_table, to_json
+from ..config import ConfigError
+from ..config.units import parse_duration
+from ..report.html import render_html
+from ..report.make import make_report
+from ..report.prometheus import PrometheusError
+from ..report.render import print_table, to_json
+from .loop import run_async
 
 EXIT_OK, EXIT_OVER_POLICY, EXIT_USAGE = 0, 1, 2
 
@@ -94,29 +93,7 @@ def add_report_parser(sub: Any) -> argparse.ArgumentParser:
     return p
 
 
-async def make_report(
-    url: str,
-    config_path: str,
-    *,
-    window: float | None = None,
-    at: float | None = None,
-    scale: float = 1.0,
-    request_timeout: float = 30.0,
-    with_charts: bool = False,
-) -> tuple[Report, list[Chart]]:
-    """The report (and its charts when asked); ConfigError or PrometheusError otherwise."""
-    config = load_config(config_path)
-    async with aiohttp.ClientSession() as session:
-        prometheus = Prometheus(session, url, timeout=request_timeout)
-        collector = Collector(prometheus, config, time.time() if at is None else at, scale)
-        report = await collector.collect(window)
-        drawn = await charts(prometheus, config, report, window) if with_charts else []
-    return report, drawn
-
-
 def cmd_report(args: argparse.Namespace) -> int:
-    from ..cli import run_async  # noqa: PLC0415 - prober.cli imports this module
-
     try:
         return run_async(_run(args))
     except ConfigError as exc:

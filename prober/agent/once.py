@@ -7,15 +7,15 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from .agent import RunIds
-from .config import Config
-from .model import ProbeResult, RunContext
-from .probes import build_probe
-from .probes.session import SessionPool
+from ..config import Config
+from ..console.stats import StatsSink
+from ..model import ProbeResult, RunContext
+from ..probes import build_probe
+from ..probes.session import SessionPool
+from ..telemetry.tracing import Tracing
+from .lifecycle import RunIds
 from .runner import execute
 from .sinks import ResultsFile, Sink
-from .stats import StatsSink
-from .tracing import Tracing
 
 
 async def run_once(

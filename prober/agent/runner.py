@@ -10,12 +10,12 @@ import dataclasses
 import logging
 from typing import TYPE_CHECKING
 
-from .conventions import Outcome
-from .model import ProbeResult, RunContext
+from ..conventions import Outcome
+from ..model import ProbeResult, RunContext
 
 if TYPE_CHECKING:
-    from .probes import Probe
-    from .tracing import Tracing
+    from ..probes import Probe
+    from ..telemetry.tracing import Tracing
 
 log = logging.getLogger("prober.agent")
 

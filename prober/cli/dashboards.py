@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from ..config import ConfigError, load_config
+from ..dashboards import render_dashboards
+from ..dashboards.files import write_dashboards
 from ..generated import stale_files
-from . import render_dashboards
-from .files import write_dashboards
 
 EXIT_OK, EXIT_STALE, EXIT_USAGE = 0, 1, 2
 

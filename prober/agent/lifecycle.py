@@ -16,17 +16,17 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from .config import Config, ConfigError, load_config
-from .metrics import ProbeMetrics
-from .model import ProbeResult, RunContext
-from .probes import Probe, build_probe
-from .probes.session import SessionPool
+from ..config import Config, ConfigError, load_config
+from ..model import ProbeResult, RunContext
+from ..probes import Probe, build_probe
+from ..probes.session import SessionPool
+from ..telemetry.metrics import ProbeMetrics
 from .runner import execute
 from .scheduler import Clock, Scheduler
 from .sinks import LogSink, ResultsFile, Sink
 
 if TYPE_CHECKING:  # the OpenTelemetry SDK is imported only when tracing is on
-    from .tracing import Tracing
+    from ..telemetry.tracing import Tracing
 
 log = logging.getLogger("prober.agent")
 
@@ -61,7 +61,7 @@ class Agent:
         self._clock = clock
         self.tracing = tracing
         if tracing is None and config.tracing.enabled:
-            from .tracing import Tracing  # noqa: PLC0415 - the SDK costs memory when unused
+            from ..telemetry.tracing import Tracing  # noqa: PLC0415 - the SDK costs memory when unused
 
             self.tracing = Tracing(config.tracing, config.region)
         self.sessions = SessionPool()

@@ -33,10 +33,10 @@ from opentelemetry.trace import (
 )
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from . import __version__
-from .config import TracingConfig
-from .conventions import Outcome
-from .model import ProbeResult
+from .. import __version__
+from ..config import TracingConfig
+from ..conventions import Outcome
+from ..model import ProbeResult
 
 log = logging.getLogger("prober.tracing")
 # The OTLP exporters log every retry and failure; we report export health ourselves.

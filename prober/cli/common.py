@@ -1,0 +1,33 @@
+"""What every command shares: exit codes, argument types, loading the config or exiting 2."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..config import Config, ConfigError, load_config
+from ..config.units import parse_duration
+
+EXIT_OK, EXIT_VIOLATED, EXIT_USAGE = 0, 1, 2
+
+
+def duration_arg(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def positive_int_arg(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return int(text)
+
+
+def load_or_exit(path: str, region: str | None = None) -> Config:
+    try:
+        return load_config(path, region=region)
+    except ConfigError as exc:
+        for line in exc.lines:
+            print(f"error: {line}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE) from None

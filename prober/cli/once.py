@@ -1,0 +1,61 @@
+"""`prober once`: run each probe N times now, print a table or JSON, exit on the verdict."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from rich.console import Console
+
+from ..telemetry.logs import setup_logging
+from .common import EXIT_OK, EXIT_USAGE, EXIT_VIOLATED, load_or_exit
+from .loop import run_async
+
+
+def cmd_once(args: argparse.Namespace) -> int:
+    from ..agent.once import run_once  # noqa: PLC0415
+    from ..console.tables import console, steps_table, summary_json, summary_table  # noqa: PLC0415
+
+    config = load_or_exit(args.config, args.region)
+    if args.probe:
+        names = {p.name for p in config.probes}
+        unknown = [n for n in args.probe if n not in names]
+        if unknown:
+            print(
+                f"error: {args.config}: no probe named {', '.join(map(repr, unknown))} "
+                f"(probes: {', '.join(sorted(names))})",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+        config = config.model_copy(
+            update={"probes": tuple(p for p in config.probes if p.name in args.probe)}
+        )
+    setup_logging("text", "warning" if args.verbose else "critical")
+    err = Console(stderr=True)
+    show_progress = args.output == "table" and err.is_terminal
+    total = args.count * len(config.probes)
+
+    async def main() -> int:
+        options = {"pace": args.pace or 0.0, "results_path": args.results}
+        if show_progress:
+            from rich.progress import Progress  # noqa: PLC0415
+
+            with Progress(console=err, transient=True) as progress:
+                task = progress.add_task("probing", total=total)
+                stats = await run_once(
+                    config, args.count, on_result=lambda _: progress.advance(task), **options
+                )
+        else:
+            stats = await run_once(config, args.count, **options)
+        if args.output == "json":
+            print(json.dumps(summary_json(stats), indent=2))
+        else:
+            out = console()
+            out.print(summary_table(stats, title=f"prober once: {args.count} runs per probe"))
+            for probe_stats in stats.by_probe.values():
+                if probe_stats.steps:
+                    out.print(steps_table(probe_stats))
+        return EXIT_VIOLATED if stats.violated else EXIT_OK
+
+    return run_async(main())

@@ -1,0 +1,132 @@
+"""Field types, limits and checks shared by every section of probes.yaml."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict
+
+from .. import conventions as c
+from .units import parse_duration, parse_size
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+Size = Annotated[int, BeforeValidator(parse_size)]
+
+# Series guard: a config may not make unbounded or oversized series (see SECURITY.md).
+MAX_PROBES = 10_000  # the size bench/ measures memory and /metrics render time at
+MAX_STEPS = 20
+MAX_STATIC_LABELS = 10
+MAX_LABEL_VALUE = 128
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+LABEL_NAME_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+HEADER_NAME_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")  # an RFC 9110 token
+TARGET_RE = re.compile(r"^[A-Za-z0-9_.:\[\]-]{1,128}$")
+USERINFO_RE = re.compile(r"[^/@]*@")
+_STATUS_RANGE = re.compile(r"^([1-5])xx$|^(\d{3})-(\d{3})$|^(\d{3})$")
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+RESERVED_LABELS = frozenset(
+    {
+        c.L_PROBE,
+        c.L_TARGET,
+        c.L_REGION,
+        c.L_SLO,
+        c.L_OUTCOME,
+        c.L_CODE,
+        c.L_PHASE,
+        c.L_STEP,
+        c.L_REASON,
+        c.L_LE,
+        "job",
+        "instance",
+    }
+)
+# Query parameters whose values are replaced wherever a URL is shown.
+DEFAULT_SECRET_QUERY_PARAMS = (
+    "token",
+    "access_token",
+    "api_key",
+    "apikey",
+    "key",
+    "password",
+    "secret",
+    "sig",
+    "signature",
+)
+
+
+class ConfigError(Exception):
+    """A config that cannot be used. `lines` are complete, one-line messages."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def _compile_regex(value: object) -> re.Pattern[str]:
+    if isinstance(value, re.Pattern):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"regex must be a string, got {value!r}")
+    try:
+        return re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"invalid regex {value!r}: {exc}") from None
+
+
+Regex = Annotated[re.Pattern[str], BeforeValidator(_compile_regex)]
+
+
+def _parse_status(value: object) -> tuple[tuple[int, int], ...]:
+    items = value if isinstance(value, list) else [value]
+    ranges = []
+    for raw in items:
+        item = str(raw) if isinstance(raw, int) and not isinstance(raw, bool) else raw
+        m = _STATUS_RANGE.match(item) if isinstance(item, str) else None
+        if not m:
+            raise ValueError(
+                f"invalid status {item!r}: use a code (200), a class (2xx) or a range (200-299)"
+            )
+        if m.group(1):
+            low, high = int(m.group(1)) * 100, int(m.group(1)) * 100 + 99
+        elif m.group(2):
+            low, high = int(m.group(2)), int(m.group(3))
+        else:
+            low = high = int(m.group(4))
+        if not (100 <= low <= high <= 599):
+            raise ValueError(
+                f"invalid status {item!r}: codes are 100-599 and a range goes low-high"
+            )
+        ranges.append((low, high))
+    if not ranges:
+        raise ValueError(
+            "list at least one status: use a code (200), a class (2xx) or a range (200-299)"
+        )
+    return tuple(ranges)
+
+
+StatusSet = Annotated[tuple[tuple[int, int], ...], BeforeValidator(_parse_status)]
+
+
+TEMPLATE_RE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+
+
+def printable(text: str) -> str:
+    """`text` with control characters and line breaks escaped: a message stays one line."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
+SHARED_EXPECT = "shared_expect"  # validation context: Expect -> the one instance to use
+
+
+def check_name(value: str) -> str:
+    if not NAME_RE.match(value):
+        raise ValueError(f"invalid name {value!r}: 1-64 of letters, digits, '_', '.', '-'")
+    return value

@@ -1,0 +1,60 @@
+"""`Config`: the whole of probes.yaml, validated, with the lookups the agent needs."""
+
+from __future__ import annotations
+
+from pydantic import ConfigDict, Field, field_validator
+
+from .. import conventions as c
+from ..redact import Redactor
+from .agent import AgentConfig, Defaults, TracingConfig
+from .fields import MAX_PROBES, Strict
+from .probes import AnyProbe, ProbeConfig, ScenarioConfig
+from .slos import SLOConfig
+
+
+class Config(Strict):
+    agent: AgentConfig = AgentConfig()
+    defaults: Defaults = Defaults()
+    slos: tuple[SLOConfig, ...] = ()
+    tracing: TracingConfig = TracingConfig()
+    probes: tuple[AnyProbe, ...]
+    # Filled by load_config, not by the user.
+    source: str = Field(default="<memory>", exclude=True)
+    redactor: Redactor = Field(default_factory=Redactor, exclude=True)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    @field_validator("probes")
+    @classmethod
+    def _some_probes(cls, value: tuple[AnyProbe, ...]) -> tuple[AnyProbe, ...]:
+        if not value:
+            raise ValueError("list at least one probe")
+        if len(value) > MAX_PROBES:
+            raise ValueError(
+                f"at most {MAX_PROBES} probes per agent, got {len(value)} "
+                "(each probe has its own series: split the config across agents)"
+            )
+        return value
+
+    @property
+    def region(self) -> str:
+        return self.agent.region or "local"
+
+    def interval(self, probe: ProbeConfig | ScenarioConfig) -> float:
+        return probe.interval or self.defaults.interval
+
+    def timeout(self, probe: ProbeConfig | ScenarioConfig) -> float:
+        return probe.timeout or self.defaults.timeout
+
+    def slo(self, name: str | None) -> SLOConfig | None:
+        return next((s for s in self.slos if s.name == name), None)
+
+    @property
+    def duration_buckets(self) -> tuple[float, ...]:
+        """Default buckets plus every threshold an SLO or alert compares against."""
+        extra = set()
+        for slo in self.slos:
+            extra.add(slo.alerting.p99_threshold)
+            if slo.latency:
+                extra.add(slo.latency.threshold)
+        return tuple(sorted(set(c.DURATION_BUCKETS) | extra))
