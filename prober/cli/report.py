@@ -18,21 +18,14 @@ from typing import Any
 from rich.console import Console
 
 from ..config import ConfigError
-from ..config.units import parse_duration
 from ..report.html import render_html
 from ..report.make import make_report
 from ..report.prometheus import PrometheusError
 from ..report.render import print_table, to_json
+from .common import duration_arg
 from .loop import run_async
 
 EXIT_OK, EXIT_OVER_POLICY, EXIT_USAGE = 0, 1, 2
-
-
-def _duration(text: str) -> float:
-    try:
-        return parse_duration(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _instant(text: str) -> float:
@@ -72,7 +65,7 @@ def add_report_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("-c", "--config", default="probes.yaml", help="probes.yaml path (its slos)")
     p.add_argument(
         "--window",
-        type=_duration,
+        type=duration_arg,
         help="the window for the SLI and budget figures (default: each SLO's period)",
     )
     p.add_argument("-o", "--output", choices=("table", "json"), default="table")
@@ -88,7 +81,7 @@ def add_report_parser(sub: Any) -> argparse.ArgumentParser:
         "--with-prometheus and the tests use 60); windows are nominal",
     )
     p.add_argument(
-        "--timeout", type=_duration, default=30.0, help="per Prometheus request (default 30s)"
+        "--timeout", type=duration_arg, default=30.0, help="per Prometheus request (default 30s)"
     )
     return p
 
