@@ -30,7 +30,8 @@ def _mix(x: np.ndarray) -> np.ndarray:
     """SplitMix64's finaliser on uint64 arrays (multiplication wraps modulo 2**64)."""
     x = (x ^ (x >> np.uint64(30))) * np.uint64(MIX1)
     x = (x ^ (x >> np.uint64(27))) * np.uint64(MIX2)
-    return x ^ (x >> np.uint64(31))
+    mixed: np.ndarray = x ^ (x >> np.uint64(31))
+    return mixed
 
 
 def _seed(index: int) -> np.uint64:
