@@ -10,6 +10,7 @@ nothing; both replicas of a shard killed fire ProberShardDown and still no page.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -142,7 +143,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
                 )
         _, single_port = agent("single")
         for port in [*ports.values(), single_port]:
-            wait_for(f"agent on {port} ready", lambda p=port: _ready(p), 60)
+            wait_for(f"agent on {port} ready", functools.partial(_ready, port), 60)
         targets = [f"127.0.0.1:{p}" for p in [*ports.values(), single_port]]
         stack = Stack(work / "stack", targets, [rules], "http://127.0.0.1:9/unused")
         stack.start()
