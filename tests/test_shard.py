@@ -280,3 +280,16 @@ def test_prober_shards_exits_2_when_a_shard_would_exceed_the_agent_limit(
     path.write_text(yaml.safe_dump({"probes": _probes(MAX_PROBES + 500)}))
     assert main(["shards", "-c", str(path), "--total", "1", "-o", "json"]) == 2
     assert "shard 0/1 would run 10500 probes, at most 10000" in capsys.readouterr().err
+
+
+def test_prober_check_with_a_shard_validates_the_file_and_counts_the_shards_probes(
+    fleet_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    owned = [f"p{i}" for i in range(25) if shard_of(f"p{i}", 4) == 3]
+    owned += ["flow"] if shard_of("flow", 4) == 3 else []
+    assert main(["check", "-c", str(fleet_file), "--shard", "3/4"]) == 0
+    out = capsys.readouterr().out
+    assert f"{len(owned)} probe" in out
+    assert "in shard 3/4" in out
+    listed = [line.split(":")[0].strip() for line in out.splitlines()[1:]]
+    assert sorted(listed) == sorted(owned)
