@@ -293,3 +293,12 @@ def test_prober_check_with_a_shard_validates_the_file_and_counts_the_shards_prob
     assert "in shard 3/4" in out
     listed = [line.split(":")[0].strip() for line in out.splitlines()[1:]]
     assert sorted(listed) == sorted(owned)
+
+
+def test_the_shard_comes_from_the_command_line_never_from_the_file() -> None:
+    doc = {"shard": {"index": 0, "total": 2}, "probes": _probes(3)}
+    with pytest.raises(ConfigError) as caught:
+        parse_config(doc, "t.yaml", {}, Path("."))
+    assert caught.value.lines == [
+        "t.yaml: shard: unknown field (the shard is prober run --shard or PROBER_SHARD)"
+    ]

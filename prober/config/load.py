@@ -85,6 +85,10 @@ def parse_config(
             for key in ("ca_file", "cert_file", "key_file"):
                 if isinstance(tls.get(key), str):
                     tls[key] = str(base_dir / tls[key])
+    if "shard" in tree:  # a Config field, but the command line's, not the file's
+        raise ConfigError(
+            [f"{name}: shard: unknown field (the shard is prober run --shard or PROBER_SHARD)"]
+        )
     try:
         config = Config.model_validate(
             {**tree, "source": name, "redactor": redactor}, context={SHARED_EXPECT: {}}

@@ -28,7 +28,6 @@ GOLDEN = 0x9E3779B97F4A7C15  # SplitMix64's increment
 MIX1 = 0xBF58476D1CE4E5B9
 MIX2 = 0x94D049BB133111EB
 _SHARD_RE = re.compile(r"(\d{1,4})/(\d{1,4})")
-_ORDINAL_RE = re.compile(r"-(\d{1,4})$")
 
 T = TypeVar("T")
 
@@ -58,14 +57,6 @@ def parse_shard(text: str) -> Shard:
     if index >= total:
         raise ValueError(f"INDEX counts from 0 and must be below TOTAL {total}, got {index}")
     return Shard(index, total)
-
-
-def shard_from_hostname(hostname: str, total: int) -> Shard:
-    """A StatefulSet pod name ends in its ordinal (prober-2): that is the shard index."""
-    match = _ORDINAL_RE.search(hostname)
-    if not match:
-        raise ValueError(f"host name {hostname[:63]!r} does not end in -N (a StatefulSet ordinal)")
-    return parse_shard(f"{int(match[1])}/{total}")
 
 
 def name_hash(name: str) -> int:
