@@ -1024,6 +1024,7 @@ def test_a_shards_replicas_spread_across_zones_unless_the_values_say_otherwise()
 def test_one_shard_of_one_replica_is_the_unsharded_deployment() -> None:
     r = Rendered(with_region(shards=1, replicasPerShard=1))
     assert r.kinds() == rendered("minimal").kinds()
+    assert r.one("Deployment") == rendered("minimal").one("Deployment")
     assert "--shard" not in r.container["args"]
     assert SHARD_LABEL not in r.pod["metadata"]["labels"]
     replicated = Rendered(with_region(shards=1, replicasPerShard=2))
