@@ -75,6 +75,9 @@ L_PHASE: Final = "phase"
 L_STEP: Final = "step"
 L_REASON: Final = "reason"
 L_LE: Final = "le"
+# On prober_build_info only (one series per agent): the shard it runs and of how many.
+L_SHARD: Final = "shard"
+L_SHARDS: Final = "shards"
 
 # Labels every probe series carries, in this order (static agent labels follow).
 PROBE_LABELS: Final = (L_PROBE, L_TARGET, L_REGION, L_SLO)

@@ -100,9 +100,16 @@ class Rendered:
         assert len(found) == 1, f"expected one {kind}, rendered {len(found)}"
         return found[0]
 
+    def workloads(self) -> list[Manifest]:
+        """The Deployment, or one StatefulSet per shard when sharded (never both)."""
+        found = self.all("Deployment") + self.all("StatefulSet")
+        assert found, "no workload rendered"
+        return found
+
     @property
     def pod(self) -> Manifest:
-        spec: Manifest = self.one("Deployment")["spec"]["template"]
+        """The first workload's pod template (the shards' differ only in the shard)."""
+        spec: Manifest = self.workloads()[0]["spec"]["template"]
         return spec
 
     @property
@@ -637,6 +644,8 @@ SCHEMA_ERROR = "values don't meet the specifications of the schema"
         (with_region(replicas=0), "at '/replicas': minimum: got 0, want 1"),
         (with_region(replicas="2"), "at '/replicas': got string, want integer"),
         (with_region(replica=2), "additional properties 'replica' not allowed"),
+        (with_region(shards=0), "at '/shards': minimum: got 0, want 1"),
+        (with_region(replicasPerShard=0), "at '/replicasPerShard': minimum: got 0, want 1"),
         (
             with_region(serviceMonitor={"enable": True}),
             "additional properties 'enable' not allowed",
@@ -667,6 +676,8 @@ SCHEMA_ERROR = "values don't meet the specifications of the schema"
         "replicas must be at least one",
         "replicas must be an integer",
         "an unknown top-level key is refused",
+        "shards must be at least one",
+        "replicas per shard must be at least one",
         "an unknown nested key is refused",
         "pull policy must be a Kubernetes one",
         "an image tag must be a string",
@@ -933,3 +944,96 @@ def test_the_single_region_helm_install_with_set_flags_in_the_deploy_doc_renders
     assert r.env()["PROBER_REGION"]["value"] == values["region"]
     assert r.env()["UMS_URL"]["value"].startswith("https://")
     assert r.container["envFrom"] == [{"secretRef": {"name": values["envFromSecret"]}}]
+
+
+# --- scaling out: shards x replicas -----------------------------------------------------------
+SHARD_LABEL = "prober/shard"
+
+
+def test_the_sharded_set_renders_a_stateful_set_and_a_disruption_budget_per_shard() -> None:
+    r = rendered("sharded")
+    assert r.kinds() == sorted(
+        ["ConfigMap", "Service", "ServiceAccount", "ServiceMonitor"]
+        + ["StatefulSet", "PodDisruptionBudget"] * 3
+    )
+    assert [s["metadata"]["name"] for s in r.all("StatefulSet")] == [
+        f"{r.release}-shard-{i}" for i in range(3)
+    ]
+
+
+def test_each_shard_runs_its_replicas_with_its_own_index_of_the_total() -> None:
+    r = rendered("sharded")
+    seen = []
+    for index, sts in enumerate(r.all("StatefulSet")):
+        pod = sts["spec"]["template"]
+        [container] = pod["spec"]["containers"]
+        args = build_parser().parse_args(["run", *container["args"]])
+        assert (args.shard.index, args.shard.total) == (index, 3)
+        assert sts["spec"]["replicas"] == 2
+        assert pod["metadata"]["labels"][SHARD_LABEL] == str(index)
+        assert sts["spec"]["selector"]["matchLabels"][SHARD_LABEL] == str(index)
+        seen.append(args.shard.index)
+    assert seen == [0, 1, 2]
+
+
+def test_the_service_and_its_monitor_cover_the_pods_of_every_shard() -> None:
+    r = rendered("sharded")
+    service_selector = r.one("Service")["spec"]["selector"]
+    monitor = r.one("ServiceMonitor")["spec"]["selector"]["matchLabels"]
+    assert monitor.items() <= r.one("Service")["metadata"]["labels"].items()
+    for sts in r.all("StatefulSet"):
+        assert service_selector.items() <= sts["spec"]["template"]["metadata"]["labels"].items()
+        assert sts["spec"]["serviceName"] == r.one("Service")["metadata"]["name"]
+
+
+def test_each_disruption_budget_selects_exactly_its_shards_pods() -> None:
+    r = rendered("sharded")
+    for sts, pdb in zip(r.all("StatefulSet"), r.all("PodDisruptionBudget"), strict=True):
+        assert pdb["spec"]["selector"] == sts["spec"]["selector"]
+        assert pdb["spec"]["maxUnavailable"] == 1
+    selectors = [
+        json.dumps(p["spec"]["selector"], sort_keys=True) for p in r.all("PodDisruptionBudget")
+    ]
+    assert len(set(selectors)) == 3, "two shards share a budget"
+
+
+def test_a_shards_replicas_spread_across_zones_unless_the_values_say_otherwise() -> None:
+    r = rendered("sharded")
+    for sts in r.all("StatefulSet"):
+        spread = sts["spec"]["template"]["spec"]["topologySpreadConstraints"]
+        assert [c["topologyKey"] for c in spread] == [
+            "topology.kubernetes.io/zone",
+            "kubernetes.io/hostname",
+        ]
+        for constraint in spread:
+            assert (
+                constraint["labelSelector"]["matchLabels"] == sts["spec"]["selector"]["matchLabels"]
+            )
+    own = [
+        {
+            "maxSkew": 2,
+            "topologyKey": "topology.kubernetes.io/zone",
+            "whenUnsatisfiable": "DoNotSchedule",
+        }
+    ]
+    custom = Rendered({**load_values("sharded"), "topologySpreadConstraints": own})
+    for sts in custom.all("StatefulSet"):
+        assert sts["spec"]["template"]["spec"]["topologySpreadConstraints"] == own
+
+
+def test_one_shard_of_one_replica_is_the_unsharded_deployment() -> None:
+    r = Rendered(with_region(shards=1, replicasPerShard=1))
+    assert r.kinds() == rendered("minimal").kinds()
+    assert r.one("Deployment") == rendered("minimal").one("Deployment")
+    assert "--shard" not in r.container["args"]
+    assert SHARD_LABEL not in r.pod["metadata"]["labels"]
+    replicated = Rendered(with_region(shards=1, replicasPerShard=2))
+    [sts] = replicated.all("StatefulSet")
+    assert argument(replicated.container, "--shard") == "0/1"
+    assert sts["spec"]["replicas"] == 2
+
+
+def test_deployment_replicas_with_shards_fail_with_a_clear_message() -> None:
+    message = render_error(with_region(shards=3, replicas=2))
+    assert "replicas is the unsharded Deployment's" in message
+    assert "replicasPerShard" in message

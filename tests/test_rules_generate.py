@@ -280,7 +280,7 @@ def test_every_alert_carries_severity_summary_description_and_the_configured_url
         assert rule["labels"][n.L_SEVERITY] in ("critical", "warning"), rule["alert"]
         assert rule["labels"][n.L_ACTION], rule["alert"]
         assert {"summary", "description"} <= rule["annotations"].keys(), rule["alert"]
-        if rule["alert"] not in (n.REGION_ABSENT_ALERT, n.ALL_ABSENT_ALERT):
+        if rule["alert"] not in (n.REGION_ABSENT_ALERT, n.ALL_ABSENT_ALERT, n.SHARD_DOWN_ALERT):
             assert rule["labels"][c.L_SLO] == "user-metadata"
             assert rule["annotations"]["runbook_url"] == (
                 "https://runbooks.example.com/user-metadata-service"

@@ -126,6 +126,7 @@ class Agent:
     def _apply(self, config: Config) -> None:
         probes = {p.name: build_probe(p, config, self.sessions) for p in config.probes}
         self.metrics.region = config.region
+        self.metrics.shard = config.shard
         self.metrics.sync((p.name, p.target_label, p.slo or "") for p in config.probes)
         self.probes = probes
         self.config = config
@@ -142,7 +143,9 @@ class Agent:
             return False
         async with self._reload_lock:
             try:
-                config = load_config(self.config_path, region=self.region_override)
+                config = load_config(
+                    self.config_path, region=self.region_override, shard=self.config.shard
+                )
                 if config.tracing != self.config.tracing:
                     log.warning("tracing settings change on restart only; keeping the running ones")
                 if config.agent.labels != self.config.agent.labels:

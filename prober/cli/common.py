@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
-from ..config import Config, ConfigError, load_config
+from ..config import Config, ConfigError, Shard, load_config, parse_shard
 from ..config.units import parse_duration
 
 EXIT_OK, EXIT_VIOLATED, EXIT_USAGE = 0, 1, 2
@@ -24,9 +25,32 @@ def positive_int_arg(text: str) -> int:
     return int(text)
 
 
-def load_or_exit(path: str, region: str | None = None) -> Config:
+def shard_arg(text: str) -> Shard:
     try:
-        return load_config(path, region=region)
+        return parse_shard(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def shard_or_exit(flag: Shard | None) -> Shard | None:
+    """--shard, else PROBER_SHARD (how a pod gets it), else None: every probe."""
+    if flag is not None:
+        return flag
+    text = os.environ.get("PROBER_SHARD", "")
+    if not text:
+        return None
+    try:
+        return parse_shard(text)
+    except ValueError as exc:
+        print(f"error: PROBER_SHARD: {exc}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE) from None
+
+
+def load_or_exit(
+    path: str, region: str | None = None, shard: Shard | None = None, *, fleet: bool = False
+) -> Config:
+    try:
+        return load_config(path, region=region, shard=shard, fleet=fleet)
     except ConfigError as exc:
         for line in exc.lines:
             print(f"error: {line}", file=sys.stderr)

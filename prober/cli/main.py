@@ -1,4 +1,4 @@
-"""The `prober` command: run | check | once | demo | rules | dashboards | report | version.
+"""The `prober` command: run | check | once | demo | rules | dashboards | report | shards | version.
 
 Exit codes: 0 fine; 1 an SLO objective was violated (once, bounded run) or the
 agent could not start; 2 bad usage or a config that does not load.
@@ -25,12 +25,15 @@ from .common import (
     duration_arg,
     load_or_exit,
     positive_int_arg,
+    shard_arg,
+    shard_or_exit,
 )
 from .dashboards import add_dashboards_parser, cmd_dashboards
 from .loop import run_async
 from .once import cmd_once
 from .report import add_report_parser, cmd_report
 from .run import cmd_run
+from .shards import add_shards_parser, cmd_shards
 
 log = logging.getLogger("prober")
 
@@ -67,10 +70,20 @@ def build_parser() -> argparse.ArgumentParser:
             help="TLS and basic auth for /metrics (Prometheus exporter-toolkit web config)",
         )
 
+    def shard_flag(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--shard",
+            type=shard_arg,
+            metavar="INDEX/TOTAL",
+            help="run only this shard's probes (INDEX from 0; default: env PROBER_SHARD, "
+            "else all); see prober shards",
+        )
+
     run = sub.add_parser("run", help="run the agent: scheduled probes, /metrics")
     common(run)
     run.add_argument("--listen", help="host:port for /metrics (default from the config)")
     run.add_argument("--results", type=Path, help="append one JSON line per run to this file")
+    shard_flag(run)
     run.add_argument(
         "--duration", type=duration_arg, help="stop after this long and print a summary"
     )
@@ -85,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check", help="validate a config and summarise it")
     common(check)
+    shard_flag(check)
 
     once = sub.add_parser("once", help="run each probe N times now and judge the results")
     common(once)
@@ -144,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_dashboards_parser(sub)
     add_report_parser(sub)
+    add_shards_parser(sub)
     sub.add_parser("version", help="print the version")
     return parser
 
@@ -154,10 +169,11 @@ def _count(n: int, noun: str) -> str:
 
 # --- commands ----------------------------------------------------------------------
 def cmd_check(args: argparse.Namespace) -> int:
-    config = load_or_exit(args.config, args.region)
+    config = load_or_exit(args.config, args.region, shard_or_exit(args.shard))
     out = Console(soft_wrap=True)
+    shard = f" in shard {config.shard}" if config.shard else ""
     out.print(
-        f"[green]ok[/] {args.config}: {_count(len(config.probes), 'probe')}, "
+        f"[green]ok[/] {args.config}: {_count(len(config.probes), 'probe')}{shard}, "
         f"{_count(len(config.slos), 'SLO')}, "
         f"region {config.region}, metrics on {config.agent.listen}"
     )
@@ -177,7 +193,7 @@ def cmd_rules(args: argparse.Namespace) -> int:
     from ..generated import stale_files  # noqa: PLC0415
     from ..slo.generate import render_files, write_rules  # noqa: PLC0415
 
-    config = load_or_exit(args.config, args.region)
+    config = load_or_exit(args.config, args.region, fleet=True)
     try:
         if args.check:
             stale = stale_files(render_files(config, args.format), args.out)
@@ -209,6 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "rules": cmd_rules,
         "dashboards": cmd_dashboards,
         "report": cmd_report,
+        "shards": cmd_shards,
     }
     if args.command == "version":
         print(f"prober {__version__}")

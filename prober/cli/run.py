@@ -14,15 +14,24 @@ from typing import Any
 from ..config import Config
 from ..config.units import format_duration
 from ..telemetry.logs import setup_logging
-from .common import EXIT_OK, EXIT_USAGE, EXIT_VIOLATED, load_or_exit
+from .common import EXIT_OK, EXIT_USAGE, EXIT_VIOLATED, load_or_exit, shard_or_exit
 from .loop import run_async
 
 log = logging.getLogger("prober")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    config = load_or_exit(args.config, args.region)
+    config = load_or_exit(args.config, args.region, shard_or_exit(args.shard))
     setup_logging(args.log_format, args.log_level)
+    if config.shard is not None:
+        log.info(
+            "running shard %s: %d probe(s)",
+            config.shard,
+            len(config.probes),
+            extra={"shard": str(config.shard), "probes": len(config.probes)},
+        )
+        if not config.probes:
+            log.warning("shard %s owns no probe: more shards than probes?", config.shard)
     return run_async(run_agent(config, args))
 
 

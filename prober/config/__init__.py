@@ -35,6 +35,7 @@ from .probes import (
     ScenarioConfig,
     StepConfig,
 )
+from .shard import Shard, parse_shard
 from .slos import (
     DEFAULT_BURN_WINDOWS,
     Alerting,
@@ -75,6 +76,7 @@ __all__ = [
     "RequestConfig",
     "SLOConfig",
     "ScenarioConfig",
+    "Shard",
     "Size",
     "StepConfig",
     "TracingConfig",
@@ -84,5 +86,6 @@ __all__ = [
     "load_yaml",
     "parse_config",
     "parse_listen",
+    "parse_shard",
     "printable",
 ]

@@ -14,16 +14,26 @@ from yarl import URL
 from ..redact import Redactor
 from .checks import check_references, iter_requests
 from .envsubst import substitute
-from .fields import SHARED_EXPECT, TEMPLATE_RE, ConfigError, printable
+from .fields import MAX_PROBES, SHARED_EXPECT, TEMPLATE_RE, ConfigError, printable
 from .model import Config
 from .probes import PROBE_KIND_TAGS
+from .shard import Shard, select
 from .yaml_loader import load_yaml
 
 
 def load_config(
-    path: str | Path, env: Mapping[str, str] | None = None, region: str | None = None
+    path: str | Path,
+    env: Mapping[str, str] | None = None,
+    region: str | None = None,
+    shard: Shard | None = None,
+    *,
+    fleet: bool = False,
 ) -> Config:
-    """Read, substitute, validate. Raises ConfigError with one line per problem."""
+    """Read, substitute, validate, keep the shard's probes. ConfigError: one line per problem.
+
+    fleet=True: the whole file, for commands that run no probe (rules, shards), without
+    the per-agent probe limit, which a config for many shards exceeds.
+    """
     env = os.environ if env is None else env
     path = Path(path)
     name = str(path)
@@ -41,11 +51,18 @@ def load_config(
         where = f"line {mark.line + 1} column {mark.column + 1}: " if mark else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise ConfigError([f"{name}: {where}invalid YAML: {problem}"]) from None
-    return parse_config(raw, name, env, path.parent, region)
+    return parse_config(raw, name, env, path.parent, region, shard=shard, fleet=fleet)
 
 
 def parse_config(
-    raw: object, name: str, env: Mapping[str, str], base_dir: Path, region: str | None = None
+    raw: object,
+    name: str,
+    env: Mapping[str, str],
+    base_dir: Path,
+    region: str | None = None,
+    *,
+    shard: Shard | None = None,
+    fleet: bool = False,
 ) -> Config:
     if not isinstance(raw, dict):
         raise ConfigError([f"{name}: expected a mapping with 'probes' at the top level"])
@@ -68,6 +85,10 @@ def parse_config(
             for key in ("ca_file", "cert_file", "key_file"):
                 if isinstance(tls.get(key), str):
                     tls[key] = str(base_dir / tls[key])
+    if "shard" in tree:  # a Config field, but the command line's, not the file's
+        raise ConfigError(
+            [f"{name}: shard: unknown field (the shard is prober run --shard or PROBER_SHARD)"]
+        )
     try:
         config = Config.model_validate(
             {**tree, "source": name, "redactor": redactor}, context={SHARED_EXPECT: {}}
@@ -86,7 +107,26 @@ def parse_config(
     errors = check_references(config)
     if errors:
         raise ConfigError([f"{name}: {redactor(line)}" for line in errors])
-    return config
+    return config if fleet else for_shard(config, shard)
+
+
+def for_shard(config: Config, shard: Shard | None) -> Config:
+    """The config with only the shard's probes, held to the per-agent probe limit."""
+    probes = config.probes
+    if shard is not None:
+        probes = select(probes, [p.name for p in probes], shard)
+    if len(probes) > MAX_PROBES:
+        where, fix = (f" in shard {shard}", "more shards") if shard else ("", "agents")
+        raise ConfigError(
+            [
+                f"{config.source}: probes: at most {MAX_PROBES} probes per agent, got "
+                f"{len(probes)}{where} (each probe has its own series: split the config "
+                f"across {fix})"
+            ]
+        )
+    if shard is None:
+        return config
+    return config.model_copy(update={"probes": probes, "shard": shard})
 
 
 _MESSAGES = {

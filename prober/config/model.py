@@ -9,6 +9,7 @@ from ..redact import Redactor
 from .agent import AgentConfig, Defaults, TracingConfig
 from .fields import MAX_PROBES, Strict
 from .probes import AnyProbe, ProbeConfig, ScenarioConfig
+from .shard import MAX_SHARDS, Shard
 from .slos import SLOConfig
 
 
@@ -21,6 +22,8 @@ class Config(Strict):
     # Filled by load_config, not by the user.
     source: str = Field(default="<memory>", exclude=True)
     redactor: Redactor = Field(default_factory=Redactor, exclude=True)
+    # The shard this agent runs (load_config filtered `probes` to it); None: all of them.
+    shard: Shard | None = Field(default=None, exclude=True)
 
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
 
@@ -29,11 +32,10 @@ class Config(Strict):
     def _some_probes(cls, value: tuple[AnyProbe, ...]) -> tuple[AnyProbe, ...]:
         if not value:
             raise ValueError("list at least one probe")
-        if len(value) > MAX_PROBES:
-            raise ValueError(
-                f"at most {MAX_PROBES} probes per agent, got {len(value)} "
-                "(each probe has its own series: split the config across agents)"
-            )
+        # The per-agent limit (MAX_PROBES) applies after sharding, in load_config;
+        # the file itself may hold as many as its largest fleet runs.
+        if len(value) > MAX_PROBES * MAX_SHARDS:
+            raise ValueError(f"at most {MAX_PROBES * MAX_SHARDS} probes, got {len(value)}")
         return value
 
     @property

@@ -127,6 +127,7 @@ TRAFFIC_DROP_ALERT: Final = "ProberSLOTrafficDrop"
 TRAFFIC_SPIKE_ALERT: Final = "ProberSLOTrafficSpike"
 REGION_ABSENT_ALERT: Final = "ProberRegionAbsent"
 ALL_ABSENT_ALERT: Final = "ProberAbsent"
+SHARD_DOWN_ALERT: Final = "ProberShardDown"
 
 
 # --- groups -------------------------------------------------------------------

@@ -440,6 +440,39 @@ def health_group(slos: tuple[SLOConfig, ...], scale: Scale) -> Group:
                     "blind. Check the agents and Prometheus' scrape of them.",
                 },
             ),
+            shard_down_rule(for_, scale),
         ),
         comment="Prober health: dead-man's switches, one for all SLOs.",
+    )
+
+
+def shard_down_rule(for_: float, scale: Scale) -> Rule:
+    """A shard of a sharded fleet (prober run --shard) with none of its replicas reporting.
+
+    Its probes run nowhere, while the region's other shards report (the whole region
+    gone is ProberRegionAbsent's). One replica of several gone is not an alert: the
+    shard still reports. Only shards of the running TOTAL (label `shards`) count, so
+    resharding from 3 to 2 does not leave shard 2 "down" for a day.
+    """
+    info = c.BUILD_INFO
+    key = f"{c.L_REGION}, {c.L_SHARD}, {c.L_SHARDS}"
+    fleet = f"{c.L_REGION}, {c.L_SHARDS}"
+    sharded = f'{info}{{{c.L_SHARD}!=""}}'
+    return Rule(
+        alert=n.SHARD_DOWN_ALERT,
+        expr=(
+            f"group by ({key}) (max_over_time({sharded}[{scale.range(ABSENT_LOOKBACK)}]))\n"
+            f"unless\ngroup by ({key}) ({sharded})\n"
+            f"and on ({fleet})\ngroup by ({fleet}) ({sharded})"
+        ),
+        for_=scale.range(for_),
+        labels={n.L_SEVERITY: "warning", n.L_ACTION: n.ACTION_TICKET},
+        annotations={
+            "summary": "prober: shard {{ $labels.shard }}/{{ $labels.shards }} down in "
+            "{{ $labels.region }}",
+            "description": "No replica of shard {{ $labels.shard }} of {{ $labels.shards }} "
+            f"has reported {info} from {{{{ $labels.region }}}} for {duration(for_)} while the "
+            "region's other shards do: its probes run nowhere and their SLIs are blind. "
+            "Check that shard's pods (prober shards shows its probes).",
+        },
     )

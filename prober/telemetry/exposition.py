@@ -199,7 +199,8 @@ def _agent_families(
             w.family(name, "counter", help_text)
             w.sample(name, "", state[key])
     w.family(c.BUILD_INFO, "gauge", "prober build; always 1.")
-    w.sample(c.BUILD_INFO, f'version="{escape(version)}",{region}', 1)
+    shard = f',{c.L_SHARD}="{m.shard.index}",{c.L_SHARDS}="{m.shard.total}"' if m.shard else ""
+    w.sample(c.BUILD_INFO, f'version="{escape(version)}",{region}{shard}', 1)
 
 
 def render_chunks(

@@ -17,6 +17,7 @@ from prometheus_client.samples import Exemplar
 from prometheus_client.utils import floatToGoString
 
 from .. import conventions as c
+from ..config.shard import Shard
 from ..model import ProbeResult
 
 
@@ -90,6 +91,7 @@ class ProbeMetrics:
         self.skipped: dict[tuple[str, str], int] = {}
         self.lag = Histogram(c.LAG_BUCKETS)
         self.results_dropped = 0
+        self.shard: Shard | None = None  # labels prober_build_info only, not every series
 
     @property
     def label_names(self) -> tuple[str, ...]:

@@ -76,3 +76,26 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- toYaml .Values.config }}
 {{- end }}
+
+{{/*
+Sharding (docs/deploy.md, "Scaling out"): shards: 1 and replicasPerShard: 1 is one
+Deployment, as ever; anything else is one StatefulSet per shard, replicasPerShard
+pods each, every pod running `prober run --shard INDEX/TOTAL`.
+*/}}
+{{- define "prober.unsharded" -}}
+{{- if and (eq (int .Values.shards) 1) (eq (int .Values.replicasPerShard) 1) }}true{{ end }}
+{{- end }}
+
+{{/* Called with (dict "root" $ "shard" INDEX). */}}
+{{- define "prober.shardLabel" -}}
+prober/shard: {{ .shard | toString | quote }}
+{{- end }}
+
+{{- define "prober.shardSelectorLabels" -}}
+{{ include "prober.selectorLabels" .root }}
+{{ include "prober.shardLabel" . }}
+{{- end }}
+
+{{- define "prober.shardName" -}}
+{{- printf "%s-shard-%d" (include "prober.fullname" .root) (int .shard) }}
+{{- end }}
