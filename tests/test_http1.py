@@ -8,8 +8,10 @@ by byte or in awkward pieces, so the parser is exercised across packet boundarie
 from __future__ import annotations
 
 import asyncio
+import gc
 import gzip
 import socket
+import weakref
 import zlib
 from collections.abc import Awaitable, Callable
 
@@ -365,9 +367,6 @@ async def test_a_failed_exchange_leaves_no_reference_cycle_holding_its_buffers(
     """With the cyclic GC off, the protocol object (and the body chunks it holds) must die
     as soon as the exchange is over: a cycle here keeps up to max_body_bytes per run alive
     until a full collection, which `prober run` makes rarer still with gc.freeze()."""
-    import gc
-    import weakref
-
     made: list[weakref.ref[http1._Response]] = []
 
     class Tracked(http1._Response):

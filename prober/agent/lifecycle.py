@@ -20,6 +20,7 @@ from ..config import Config, ConfigError, load_config
 from ..model import ProbeResult, RunContext
 from ..probes import Probe, build_probe
 from ..probes.session import SessionPool
+from ..redact import one_line
 from ..telemetry.metrics import ProbeMetrics
 from .runner import execute
 from .scheduler import Clock, Scheduler
@@ -83,6 +84,9 @@ class Agent:
         self._run_id = RunIds()
         self._lag_task: asyncio.Task[None] | None = None
         self._reload_lock = asyncio.Lock()
+        self._reloads_requested = 0  # reload requests so far
+        self._reloads_covered = 0  # requests answered by a reload that began after them
+        self._last_reload_ok = True
 
     # --- lifecycle ---------------------------------------------------------------
     async def __aenter__(self) -> Agent:
@@ -124,56 +128,101 @@ class Agent:
 
     # --- config ------------------------------------------------------------------
     def _apply(self, config: Config) -> None:
+        """Build everything `config` needs, then switch to it in one step.
+
+        Building (probes, schedule slots, metric series) changes nothing the agent is
+        running, so an exception there leaves the old config whole; the switch after it
+        is plain assignments with no await, so no run or scrape sees half of each.
+        """
+        assert self.scheduler is not None
         probes = {p.name: build_probe(p, config, self.sessions) for p in config.probes}
-        self.metrics.region = config.region
-        self.metrics.sync((p.name, p.target_label, p.slo or "") for p in config.probes)
+        jobs = self.scheduler.plan((name, probe.interval) for name, probe in probes.items())
+        series = self.metrics.plan(
+            config.region, ((p.name, p.target_label, p.slo or "") for p in config.probes)
+        )
+        self._update_sinks(config)
+        self.metrics.install(config.region, series)
         self.probes = probes
         self.config = config
-        for sink in self.sinks:
-            update = getattr(sink, "update", None)
-            if update is not None:
-                update(config)
-        assert self.scheduler is not None
-        self.scheduler.set_jobs((name, probe.interval) for name, probe in probes.items())
+        self.scheduler.install(jobs)
+
+    def _update_sinks(self, config: Config) -> None:
+        """Sinks that follow the config (the console stats) take the new one; if one
+        refuses it, those already updated go back to the running config and it re-raises."""
+        done = []
+        try:
+            for sink in self.sinks:
+                update = getattr(sink, "update", None)
+                if update is not None:
+                    update(config)
+                    done.append(update)
+        except BaseException:
+            for update in done:
+                update(self.config)
+            raise
 
     async def reload(self) -> bool:
-        """Load the config file again; on any error keep running the old config."""
+        """Load the config file again; on any error keep running the old config, whole.
+
+        The file is read and validated in a worker thread: a big or alias-heavy file must
+        not stall probe runs or scrapes. Reloads run one at a time, and a burst of
+        requests (a SIGHUP storm) collapses: a request waiting behind a running reload is
+        answered by the next one to start, which reads the file as it is by then.
+        """
         if self.config_path is None:
             return False
+        self._reloads_requested += 1
+        ticket = self._reloads_requested
         async with self._reload_lock:
-            try:
-                config = load_config(self.config_path, region=self.region_override)
-                if config.tracing != self.config.tracing:
-                    log.warning("tracing settings change on restart only; keeping the running ones")
-                if config.agent.labels != self.config.agent.labels:
-                    log.warning("agent.labels change on restart only; keeping the running ones")
-                if config.duration_buckets != self.config.duration_buckets:
-                    log.warning(
-                        "histogram buckets (SLO thresholds) change on restart only; "
-                        "keeping the running ones"
-                    )
-                if config.agent.listen != self.config.agent.listen:
-                    log.warning(
-                        "listen address changes need a restart; keeping %s",
-                        self.config.agent.listen,
-                    )
-                self._apply(config)
-            except ConfigError as exc:
-                for line in exc.lines:
-                    log.error("config reload rejected: %s", line)
-                self.state["reload_success"] = 0.0
-                self.state["reloads_failure"] += 1
-                return False
-            except (OSError, ValueError) as exc:  # e.g. an unreadable CA file in a TLS context
-                log.error("config reload rejected: %s: %s", self.config_path, exc)
-                self.state["reload_success"] = 0.0
-                self.state["reloads_failure"] += 1
-                return False
-            self.state["reload_success"] = 1.0
-            self.state["reload_timestamp"] = time.time()
-            self.state["reloads_success"] += 1
-            log.info("config reloaded", extra={"probes": len(self.probes)})
-            return True
+            if self._reloads_covered >= ticket:  # a reload that began after us covered us
+                return self._last_reload_ok
+            self._reloads_covered = self._reloads_requested
+            ok = await self._reload_once(self.config_path)
+            self._last_reload_ok = ok
+            return ok
+
+    async def _reload_once(self, path: Path) -> bool:
+        config: Config | None = None
+        try:
+            config = await asyncio.to_thread(load_config, path, region=self.region_override)
+            self._warn_restart_only(config)
+            self._apply(config)
+        except ConfigError as exc:
+            for line in exc.lines:
+                log.error("config reload rejected: %s", line)
+            return self._reload_failed()
+        except Exception as exc:  # e.g. an unreadable CA file, an interval no clock can hold
+            reason = self.config.redactor(str(exc) or type(exc).__name__)
+            if config is not None:  # the new file's secrets too: the text may echo them
+                reason = config.redactor(reason)
+            reason = one_line(reason)
+            log.error("config reload rejected: %s: %s", path, reason)
+            return self._reload_failed()
+        self.state["reload_success"] = 1.0
+        self.state["reload_timestamp"] = time.time()
+        self.state["reloads_success"] += 1
+        log.info("config reloaded", extra={"probes": len(self.probes)})
+        return True
+
+    def _reload_failed(self) -> bool:
+        self.state["reload_success"] = 0.0
+        self.state["reloads_failure"] += 1
+        return False
+
+    def _warn_restart_only(self, config: Config) -> None:
+        if config.tracing != self.config.tracing:
+            log.warning("tracing settings change on restart only; keeping the running ones")
+        if config.agent.labels != self.config.agent.labels:
+            log.warning("agent.labels change on restart only; keeping the running ones")
+        if config.duration_buckets != self.config.duration_buckets:
+            log.warning(
+                "histogram buckets (SLO thresholds) change on restart only; "
+                "keeping the running ones"
+            )
+        if config.agent.listen != self.config.agent.listen:
+            log.warning(
+                "listen address changes need a restart; keeping %s", self.config.agent.listen
+            )
 
     # --- the hot path --------------------------------------------------------------
     async def _run(self, name: str, planned: float) -> None:
