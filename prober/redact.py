@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
@@ -40,6 +41,7 @@ class Redactor:
 
 
 MAX_ERROR = 300
+_BARE_USERINFO = re.compile(r"^[^/?#@]*@")
 
 
 def one_line(text: str, limit: int = MAX_ERROR) -> str:
@@ -59,7 +61,10 @@ def safe_url(url: str | URL, secret_params: Iterable[str] = (), keep_query: bool
     The rest is kept as written: a scenario template (`{{var}}`) still reads as one.
     Every place prober renders a URL goes through here.
     """
-    parts = urlsplit(str(url))
+    text = str(url)
+    parts = urlsplit(text)
+    if not parts.netloc and "@" in text:  # no `//` (`user:pw@host/x`): drop up to the `@`
+        parts = urlsplit(_BARE_USERINFO.sub("", text, count=1))
     netloc = parts.netloc.rpartition("@")[2]
     query = ""
     if keep_query and parts.query:

@@ -45,16 +45,18 @@ PLANTED3 = "PLANTED3-captured-token"
             "http://h/a/{{id}}?TOKEN=REDACTED&x={{x}}",
         ),
         ("https://h/v1/traces", True, "https://h/v1/traces"),
+        ("user:pw@h:9090/x?token=t0k3n", False, "h:9090/x"),
     ],
-    ids=["dropped query", "kept query", "template", "nothing secret"],
+    ids=["dropped query", "kept query", "template", "nothing secret", "no scheme"],
 )
 def test_safe_url_drops_userinfo_and_secret_values_and_keeps_templates_readable(
     url: str, keep: bool, shown: str
 ) -> None:
     assert safe_url(url, ("token",), keep_query=keep) == shown
-    assert safe_url(URL(url.replace("{{", "").replace("}}", "")), ("token",), keep) == (
-        shown.replace("{{", "").replace("}}", "")
-    )
+    if "://" in url:
+        assert safe_url(URL(url.replace("{{", "").replace("}}", "")), ("token",), keep) == (
+            shown.replace("{{", "").replace("}}", "")
+        )
 
 
 def test_url_secrets_lists_userinfo_and_secret_query_values_as_written_and_decoded() -> None:
