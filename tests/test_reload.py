@@ -8,6 +8,7 @@ must leave the running probes, their schedule and their counters exactly as they
 from __future__ import annotations
 
 import asyncio
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from prober.probes import build_probe
 from prober.web.server import serve
 
 from .conftest import ServerFactory
+from .test_signals import ProberProcess, poll, runs_reach, value
 
 NINES = "9" * 400
 
@@ -271,3 +273,30 @@ async def test_a_storm_of_post_reloads_over_good_and_bad_files_never_leaves_a_ha
         assert agent.state["reloads_failure"] >= 1
         assert agent.state["reloads_success"] >= 1
         assert runs(agent, "kept") > 0
+
+
+async def test_a_sighup_storm_on_prober_run_collapses_into_few_reloads_and_one_freeze_each(
+    target: str, tmp_path: Path
+) -> None:
+    path = write(tmp_path / "p.yaml", target, {"kept": "100ms"})
+    process = await ProberProcess.start(path, "--log-level", "debug")
+    try:
+        async with aiohttp.ClientSession() as s:
+            await poll(s, process, runs_reach("kept", 1))
+            write(path, target, {"kept": "100ms", "latest": "100ms"})
+            for _ in range(40):
+                process.proc.send_signal(signal.SIGHUP)
+                await asyncio.sleep(0.001)
+            text = await poll(s, process, runs_reach("latest", 2))
+            await asyncio.sleep(0.3)  # let any queued reload requests drain
+            text = await process.scrape(s)
+    finally:
+        code = await process.finish()
+    assert code == 0
+    taken = value(text, "prober_config_reloads_total", result="success")
+    assert value(text, "prober_config_reloads_total", result="failure") == 0
+    assert taken is not None
+    assert 1 <= taken < 40
+    freezes = [r for r in process.records if r.get("msg") == "heap frozen"]
+    assert len(freezes) == 1 + taken, "one freeze at start and one per config taken"
+    assert "Traceback" not in process.stderr

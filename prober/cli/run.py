@@ -75,10 +75,17 @@ def freeze_heap() -> None:
     log.debug("heap frozen", extra={"objects": gc.get_freeze_count()})
 
 
-async def _reload(agent: Any) -> bool:
-    """Reload, and freeze the new config's objects as well when it was taken."""
+async def _reload(agent: Any, frozen: list[float]) -> bool:
+    """Reload, and freeze the new config's objects as well when one was taken.
+
+    Once per config taken: a burst of SIGHUPs is answered by one or two reloads, and a
+    full collection per signal would stall the loop for nothing. `frozen` holds the
+    success count at the last freeze.
+    """
     reloaded = bool(await agent.reload())
-    if reloaded:
+    taken = agent.state["reloads_success"]
+    if reloaded and taken != frozen[0]:
+        frozen[0] = taken
         freeze_heap()
     return reloaded
 
@@ -89,13 +96,14 @@ async def _wait_for_stop(agent: Any, duration: float | None) -> str:
     stop = asyncio.Event()
     got: list[str] = []
     reloads: set[asyncio.Task[bool]] = set()
+    frozen = [0.0]
 
     def on_stop(name: str) -> None:
         got.append(name)
         stop.set()
 
     def on_hup() -> None:
-        task = asyncio.create_task(_reload(agent))
+        task = asyncio.create_task(_reload(agent, frozen))
         reloads.add(task)
         task.add_done_callback(reloads.discard)
 
