@@ -8,6 +8,7 @@ must leave the running probes, their schedule and their counters exactly as they
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import threading
 import time
@@ -26,7 +27,7 @@ from prober.probes import build_probe
 from prober.web.server import serve
 
 from .conftest import ServerFactory
-from .test_signals import ProberProcess, poll, runs_reach, value
+from .test_signals import ProberProcess, poll, runs_of, runs_reach, value
 
 NINES = "9" * 400
 
@@ -96,21 +97,33 @@ async def assert_rejected_whole(agent: Agent, path: Path) -> None:
 
 
 async def test_a_probe_that_fails_to_build_rejects_the_whole_reload(
-    target: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    target: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = write(tmp_path / "p.yaml", target, OLD)
     real = build_probe
 
+    threads: set[int] = set()
+
     def build(probe: Any, config: Config, sessions: Any) -> Any:
-        if probe.name == "added":
-            raise RuntimeError("cannot build this one")
+        threads.add(threading.get_ident())
+        if probe.name == "added":  # an error that echoes a secret of the new file
+            raise RuntimeError(f"cannot build this one: {dict(probe.headers)}")
         return real(probe, config, sessions)
 
     async with Agent(load_config(path), config_path=path) as agent:
         await wait_for(lambda: runs(agent, "kept") >= 2)
         monkeypatch.setattr(lifecycle, "build_probe", build)
         write(path, target, {"kept": "50ms", "added": "50ms", "zz-later": "50ms"})
+        doc = yaml.safe_load(path.read_text())
+        doc["probes"][1]["headers"] = {"Authorization": "Bearer NEW-SECRET-123"}
+        path.write_text(yaml.safe_dump(doc))
         await assert_rejected_whole(agent, path)
+    rejected = [r.getMessage() for r in caplog.records if "reload rejected" in r.getMessage()]
+    assert len(rejected) == 1
+    assert "cannot build this one" in rejected[0]
+    assert "NEW-SECRET-123" not in rejected[0]
+    assert threads
+    assert threading.get_ident() not in threads, "probes were built on the event loop"
 
 
 async def test_an_interval_of_400_nines_rejects_the_whole_reload(
@@ -299,4 +312,25 @@ async def test_a_sighup_storm_on_prober_run_collapses_into_few_reloads_and_one_f
     assert 1 <= taken < 40
     freezes = [r for r in process.records if r.get("msg") == "heap frozen"]
     assert len(freezes) == 1 + taken, "one freeze at start and one per config taken"
+    assert "Traceback" not in process.stderr
+
+
+async def test_sigterm_during_a_reload_stuck_reading_its_file_still_exits_0(
+    target: str, tmp_path: Path
+) -> None:
+    """The file is a FIFO nobody writes: the load never ends. A worker thread the
+    interpreter joins at exit would keep the process alive; prober's is left behind."""
+    path = write(tmp_path / "p.yaml", target, {"kept": "100ms"})
+    process = await ProberProcess.start(path)
+    try:
+        async with aiohttp.ClientSession() as s:
+            await poll(s, process, runs_reach("kept", 1))
+            path.unlink()
+            os.mkfifo(path)
+            process.proc.send_signal(signal.SIGHUP)
+            before = runs_of(await process.scrape(s), "kept")
+            await poll(s, process, runs_reach("kept", before + 2))  # probing goes on
+    finally:
+        code = await process.finish(limit=15)
+    assert code == 0
     assert "Traceback" not in process.stderr

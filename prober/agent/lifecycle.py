@@ -10,11 +10,12 @@ import asyncio
 import contextlib
 import logging
 import os
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from ..config import Config, ConfigError, load_config
 from ..model import ProbeResult, RunContext
@@ -30,6 +31,37 @@ if TYPE_CHECKING:  # the OpenTelemetry SDK is imported only when tracing is on
     from ..telemetry.tracing import Tracing
 
 log = logging.getLogger("prober.agent")
+T = TypeVar("T")
+
+
+async def in_daemon_thread(fn: Callable[[], T]) -> T:
+    """`fn()` in a daemon thread of its own, awaited.
+
+    Not asyncio.to_thread: the default executor's threads are joined at exit, so a
+    load stuck on a pathological file (or a FIFO nobody writes) would keep SIGTERM from
+    ending the process. A daemon thread is simply left behind.
+    """
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[T] = loop.create_future()
+
+    def settle(result: T | None, exc: BaseException | None) -> None:
+        if done.done():  # the reload was cancelled meanwhile
+            return
+        if exc is not None:
+            done.set_exception(exc)
+        else:
+            done.set_result(cast("T", result))
+
+    def work() -> None:
+        try:
+            result, exc = fn(), None
+        except BaseException as e:  # handed to the awaiting task, which classifies it
+            result, exc = None, e
+        with contextlib.suppress(RuntimeError):  # the loop closed while we worked
+            loop.call_soon_threadsafe(settle, result, exc)
+
+    threading.Thread(target=work, name="prober-config-load", daemon=True).start()
+    return await done
 
 
 class RunIds:
@@ -127,7 +159,19 @@ class Agent:
         log.info("agent stopped", extra={"runs_cut_short": cut})
 
     # --- config ------------------------------------------------------------------
-    def _apply(self, config: Config) -> None:
+    def _build(self, config: Config) -> dict[str, Probe]:
+        """The probes of `config`. Touches nothing running and no event loop: a reload
+        builds them in a worker thread (TLS contexts read files, regexes compile)."""
+        return {p.name: build_probe(p, config, self.sessions) for p in config.probes}
+
+    def _load(self, path: Path, loaded: list[Config]) -> tuple[Config, dict[str, Probe]]:
+        """Load and build; `loaded` gets the config even when building then fails, so the
+        error can be redacted with the new file's secrets too."""
+        config = load_config(path, region=self.region_override)
+        loaded.append(config)
+        return config, self._build(config)
+
+    def _apply(self, config: Config, probes: dict[str, Probe] | None = None) -> None:
         """Build everything `config` needs, then switch to it in one step.
 
         Building (probes, schedule slots, metric series) changes nothing the agent is
@@ -135,7 +179,8 @@ class Agent:
         is plain assignments with no await, so no run or scrape sees half of each.
         """
         assert self.scheduler is not None
-        probes = {p.name: build_probe(p, config, self.sessions) for p in config.probes}
+        if probes is None:
+            probes = self._build(config)
         jobs = self.scheduler.plan((name, probe.interval) for name, probe in probes.items())
         series = self.metrics.plan(
             config.region, ((p.name, p.target_label, p.slo or "") for p in config.probes)
@@ -164,10 +209,11 @@ class Agent:
     async def reload(self) -> bool:
         """Load the config file again; on any error keep running the old config, whole.
 
-        The file is read and validated in a worker thread: a big or alias-heavy file must
-        not stall probe runs or scrapes. Reloads run one at a time, and a burst of
-        requests (a SIGHUP storm) collapses: a request waiting behind a running reload is
-        answered by the next one to start, which reads the file as it is by then.
+        The file is read and validated, and its probes built, in a worker thread: a big
+        or alias-heavy file must not stall probe runs or scrapes. Reloads run one at a
+        time, and a burst of requests (a SIGHUP storm) collapses: a request waiting behind
+        a running reload is answered by the next one to start, which reads the file as it
+        is by then.
         """
         if self.config_path is None:
             return False
@@ -182,19 +228,19 @@ class Agent:
             return ok
 
     async def _reload_once(self, path: Path) -> bool:
-        config: Config | None = None
+        loaded: list[Config] = []
         try:
-            config = await asyncio.to_thread(load_config, path, region=self.region_override)
+            config, probes = await in_daemon_thread(lambda: self._load(path, loaded))
             self._warn_restart_only(config)
-            self._apply(config)
+            self._apply(config, probes)
         except ConfigError as exc:
             for line in exc.lines:
                 log.error("config reload rejected: %s", line)
             return self._reload_failed()
         except Exception as exc:  # e.g. an unreadable CA file, an interval no clock can hold
             reason = self.config.redactor(str(exc) or type(exc).__name__)
-            if config is not None:  # the new file's secrets too: the text may echo them
-                reason = config.redactor(reason)
+            for new in loaded:  # the new file's secrets too: the text may echo them
+                reason = new.redactor(reason)
             reason = one_line(reason)
             log.error("config reload rejected: %s: %s", path, reason)
             return self._reload_failed()
