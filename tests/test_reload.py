@@ -8,10 +8,12 @@ must leave the running probes, their schedule and their counters exactly as they
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -334,3 +336,29 @@ async def test_sigterm_during_a_reload_stuck_reading_its_file_still_exits_0(
         code = await process.finish(limit=15)
     assert code == 0
     assert "Traceback" not in process.stderr
+
+
+async def test_a_failed_load_in_the_worker_thread_leaves_nothing_for_the_cyclic_gc() -> None:
+    """What the failing load held (a rejected file's parsed tree) must be freed by
+    reference counting when the reload is over, not kept in a cycle through the thread's
+    frames until a full collection (rarer still after `prober run`'s gc.freeze)."""
+
+    class Tree:
+        pass
+
+    held: list[weakref.ref[Tree]] = []
+
+    def load() -> None:
+        tree = Tree()
+        held.append(weakref.ref(tree))
+        raise ValueError("rejected")
+
+    gc.collect()
+    gc.disable()
+    try:
+        with pytest.raises(ValueError, match="rejected"):
+            await lifecycle.in_daemon_thread(load)
+        assert held
+        assert held[0]() is None, "the tree outlived the reload"
+    finally:
+        gc.enable()

@@ -56,7 +56,9 @@ async def in_daemon_thread(fn: Callable[[], T]) -> T:
         try:
             result, exc = fn(), None
         except BaseException as e:  # handed to the awaiting task, which classifies it
-            result, exc = None, e
+            # Without its traceback: those frames (a rejected file's whole parsed tree
+            # among their locals) would sit in a cycle through this frame until a full GC.
+            result, exc = None, e.with_traceback(None)
         with contextlib.suppress(RuntimeError):  # the loop closed while we worked
             loop.call_soon_threadsafe(settle, result, exc)
 
