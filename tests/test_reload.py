@@ -11,6 +11,7 @@ import asyncio
 import gc
 import os
 import signal
+import sys
 import threading
 import time
 import weakref
@@ -28,7 +29,7 @@ from prober.config import Config, load_config
 from prober.probes import build_probe
 from prober.web.server import serve
 
-from .conftest import ServerFactory
+from .conftest import REPO, ServerFactory
 from .test_signals import ProberProcess, poll, runs_of, runs_reach, value
 
 NINES = "9" * 400
@@ -367,3 +368,22 @@ async def test_a_failed_load_in_the_worker_thread_leaves_nothing_for_the_cyclic_
         assert held[0]() is None, "the tree outlived the reload"
     finally:
         gc.enable()
+
+
+async def test_prober_run_refuses_a_config_it_cannot_schedule_with_one_line_and_exit_2(
+    target: str, tmp_path: Path
+) -> None:
+    path = write(tmp_path / "p.yaml", target, {"kept": "100ms", "forever": f"{NINES}s"})
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "prober.cli", "run", "-c", str(path), "--listen", "127.0.0.1:0",
+        "--duration", "5s", "--log-format", "json",
+        cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, stderr = await asyncio.wait_for(proc.communicate(), timeout=30)
+    errors = [line for line in stderr.decode().splitlines() if line.startswith("error:")]
+    assert proc.returncode == 2
+    assert len(errors) == 1, stderr
+    assert str(path) in errors[0]
+    assert "forever" in errors[0] or "interval" in errors[0]
+    assert len(errors[0]) < 400
+    assert "Traceback" not in stderr.decode()

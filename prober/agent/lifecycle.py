@@ -138,7 +138,11 @@ class Agent:
         self.scheduler = Scheduler(
             self._run, self._skip, self._clock, self.config.agent.max_concurrency
         )
-        self._apply(self.config)
+        try:
+            self._apply(self.config)
+        except Exception as exc:  # validated, yet cannot run (an interval no clock holds)
+            reason = one_line(self.config.redactor(str(exc) or type(exc).__name__))
+            raise ConfigError([f"{self.config.source}: {reason}"]) from None
         self._lag_task = asyncio.create_task(self._watch_loop_lag(), name="loop-lag")
         self.ready.set()
         log.info("agent started", extra={"probes": len(self.probes), "region": self.config.region})

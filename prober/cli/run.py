@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..config import Config
+from ..config import Config, ConfigError
 from ..config.units import format_duration
 from ..telemetry.logs import setup_logging
 from .common import EXIT_OK, EXIT_USAGE, EXIT_VIOLATED, load_or_exit
@@ -50,7 +50,14 @@ async def run_agent(config: Config, args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"error: cannot listen on {listen}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_VIOLATED
-    await agent.start()
+    try:
+        await agent.start()
+    except ConfigError as exc:  # passed validation, yet cannot be built: one line, exit 2
+        for line in exc.lines:
+            print(f"error: {line}", file=sys.stderr)
+        await agent.stop()
+        await runner.cleanup()
+        return EXIT_USAGE
     freeze_heap()
     log.info("serving /metrics", extra={"listen": listen, "port": port})
     stopped = await _wait_for_stop(agent, args.duration)
