@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 from yarl import URL
 
@@ -39,6 +41,7 @@ class Redactor:
 
 
 MAX_ERROR = 300
+_BARE_USERINFO = re.compile(r"^[^/?#@]*@")
 
 
 def one_line(text: str, limit: int = MAX_ERROR) -> str:
@@ -51,15 +54,52 @@ def one_line(text: str, limit: int = MAX_ERROR) -> str:
 
 
 def safe_url(url: str | URL, secret_params: Iterable[str] = (), keep_query: bool = False) -> str:
-    """A URL fit to show: no userinfo; query values of secret parameters replaced.
+    """A URL fit to show anywhere (logs, errors, results, span attributes, reports).
 
-    With keep_query False (logs, results) the query is dropped entirely; with it
-    True (span `url.full`), keys stay and only secret values are replaced.
+    No userinfo, no fragment; with keep_query False the query is dropped entirely, with
+    it True (span `url.full`) keys stay and values of secret parameters are replaced.
+    The rest is kept as written: a scenario template (`{{var}}`) still reads as one.
+    Every place prober renders a URL goes through here.
     """
-    parsed = url if isinstance(url, URL) else URL(url)
-    parsed = parsed.with_user(None).with_fragment(None)
-    if not keep_query or not parsed.query:
-        return str(parsed.with_query(None))
+    text = str(url)
+    parts = urlsplit(text)
+    if not parts.netloc and "@" in text:  # no `//` (`user:pw@host/x`): drop up to the `@`
+        parts = urlsplit(_BARE_USERINFO.sub("", text, count=1))
+    netloc = parts.netloc.rpartition("@")[2]
+    query = ""
+    if keep_query and parts.query:
+        secret = {p.lower() for p in secret_params}
+        query = "&".join(
+            f"{key}={REDACTED}" if sep and unquote_plus(key).lower() in secret else f"{key}{sep}{v}"
+            for key, sep, v in (item.partition("=") for item in parts.query.split("&"))
+        )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+
+def url_secrets(url: str | URL, secret_params: Iterable[str] = ()) -> list[str]:
+    """The secret parts of a URL, as written and decoded: userinfo and the values of
+    secret query parameters. Templates (`{{var}}`) and values under 4 characters are
+    left out: the first are not values yet, the second would garble every message."""
+    parts = urlsplit(str(url))
+    userinfo = parts.netloc.rpartition("@")[0]
+    found = [*userinfo.split(":", 1)] if userinfo else []
     secret = {p.lower() for p in secret_params}
-    query = [(k, REDACTED if k.lower() in secret else v) for k, v in parsed.query.items()]
-    return str(parsed.with_query(query))
+    for item in parts.query.split("&") if parts.query else ():
+        key, sep, value = item.partition("=")
+        if sep and unquote_plus(key).lower() in secret:
+            found.append(value)
+    out: list[str] = []
+    for value in found:
+        for form in (value, unquote_plus(value)):
+            if len(form) >= 4 and "{{" not in form and form not in out:
+                out.append(form)
+    return out
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """`text` with each of `secrets` (longest first) replaced: for the few values known
+    only to one probe or one run, such as a rendered URL's secret query values."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        if secret and secret in text:
+            text = text.replace(secret, REDACTED)
+    return text

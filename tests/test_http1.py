@@ -8,8 +8,10 @@ by byte or in awkward pieces, so the parser is exercised across packet boundarie
 from __future__ import annotations
 
 import asyncio
+import gc
 import gzip
 import socket
+import weakref
 import zlib
 from collections.abc import Awaitable, Callable
 
@@ -345,3 +347,45 @@ def test_which_requests_the_builtin_client_takes() -> None:
     assert not http1.applies(URL("https://127.0.0.1/x"), "fresh"), "TLS stays on aiohttp"
     assert not http1.applies(URL("http://127.0.0.1/x"), "keepalive")
     assert not http1.applies(URL("http://u:p@127.0.0.1/x"), "fresh"), "userinfo stays on aiohttp"
+
+
+# --- memory: a failed exchange is freed by reference counting alone -------------------------
+FAILURES = {
+    "declared length over the cap": b"HTTP/1.1 200 OK\r\nContent-Length: 70000\r\n\r\n",
+    "until close, over the cap": b"HTTP/1.1 200 OK\r\n\r\n" + b"a" * 200_000,
+    "gzip bomb": b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\n\r\n"
+    + gzip.compress(b"\0" * 10_000_000),
+    "malformed chunk": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+    "cut mid-body": b"HTTP/1.1 200 OK\r\nContent-Length: 50000\r\n\r\n" + b"a" * 1000,
+}
+
+
+@pytest.mark.parametrize("reply", FAILURES.values(), ids=list(FAILURES))
+async def test_a_failed_exchange_leaves_no_reference_cycle_holding_its_buffers(
+    serve: Callable[..., Awaitable[URL]], monkeypatch: pytest.MonkeyPatch, reply: bytes
+) -> None:
+    """With the cyclic GC off, the protocol object (and the body chunks it holds) must die
+    as soon as the exchange is over: a cycle here keeps up to max_body_bytes per run alive
+    until a full collection, which `prober run` makes rarer still with gc.freeze()."""
+    made: list[weakref.ref[http1._Response]] = []
+
+    class Tracked(http1._Response):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+            made.append(weakref.ref(self))
+
+    monkeypatch.setattr(http1, "_Response", Tracked)
+    url = await serve(Recorder(reply, 8192))
+    gc.collect()
+    gc.disable()
+    try:
+        ex = await fetch(url)
+        for _ in range(5):  # let the aborted transport deliver connection_lost
+            await asyncio.sleep(0)
+        assert ex.outcome is not None
+        assert len(made) == 1
+        if made[0]() is not None:
+            holders = [type(r).__name__ for r in gc.get_referrers(made[0]())]
+            pytest.fail(f"protocol still alive after the run; held by {holders}")
+    finally:
+        gc.enable()

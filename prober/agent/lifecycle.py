@@ -10,16 +10,18 @@ import asyncio
 import contextlib
 import logging
 import os
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from ..config import Config, ConfigError, load_config
 from ..model import ProbeResult, RunContext
 from ..probes import Probe, build_probe
 from ..probes.session import SessionPool
+from ..redact import one_line
 from ..telemetry.metrics import ProbeMetrics
 from .runner import execute
 from .scheduler import Clock, Scheduler
@@ -29,6 +31,39 @@ if TYPE_CHECKING:  # the OpenTelemetry SDK is imported only when tracing is on
     from ..telemetry.tracing import Tracing
 
 log = logging.getLogger("prober.agent")
+T = TypeVar("T")
+
+
+async def in_daemon_thread(fn: Callable[[], T]) -> T:
+    """`fn()` in a daemon thread of its own, awaited.
+
+    Not asyncio.to_thread: the default executor's threads are joined at exit, so a
+    load stuck on a pathological file (or a FIFO nobody writes) would keep SIGTERM from
+    ending the process. A daemon thread is simply left behind.
+    """
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[T] = loop.create_future()
+
+    def settle(result: T | None, exc: BaseException | None) -> None:
+        if done.done():  # the reload was cancelled meanwhile
+            return
+        if exc is not None:
+            done.set_exception(exc)
+        else:
+            done.set_result(cast("T", result))
+
+    def work() -> None:
+        try:
+            result, exc = fn(), None
+        except BaseException as e:  # handed to the awaiting task, which classifies it
+            # Without its traceback: those frames (a rejected file's whole parsed tree
+            # among their locals) would sit in a cycle through this frame until a full GC.
+            result, exc = None, e.with_traceback(None)
+        with contextlib.suppress(RuntimeError):  # the loop closed while we worked
+            loop.call_soon_threadsafe(settle, result, exc)
+
+    threading.Thread(target=work, name="prober-config-load", daemon=True).start()
+    return await done
 
 
 class RunIds:
@@ -83,6 +118,9 @@ class Agent:
         self._run_id = RunIds()
         self._lag_task: asyncio.Task[None] | None = None
         self._reload_lock = asyncio.Lock()
+        self._reloads_requested = 0  # reload requests so far
+        self._reloads_covered = 0  # requests answered by a reload that began after them
+        self._last_reload_ok = True
 
     # --- lifecycle ---------------------------------------------------------------
     async def __aenter__(self) -> Agent:
@@ -100,7 +138,11 @@ class Agent:
         self.scheduler = Scheduler(
             self._run, self._skip, self._clock, self.config.agent.max_concurrency
         )
-        self._apply(self.config)
+        try:
+            self._apply(self.config)
+        except Exception as exc:  # validated, yet cannot run (an interval no clock holds)
+            reason = one_line(self.config.redactor(str(exc) or type(exc).__name__))
+            raise ConfigError([f"{self.config.source}: {reason}"]) from None
         self._lag_task = asyncio.create_task(self._watch_loop_lag(), name="loop-lag")
         self.ready.set()
         log.info("agent started", extra={"probes": len(self.probes), "region": self.config.region})
@@ -123,60 +165,117 @@ class Agent:
         log.info("agent stopped", extra={"runs_cut_short": cut})
 
     # --- config ------------------------------------------------------------------
-    def _apply(self, config: Config) -> None:
-        probes = {p.name: build_probe(p, config, self.sessions) for p in config.probes}
-        self.metrics.region = config.region
+    def _build(self, config: Config) -> dict[str, Probe]:
+        """The probes of `config`. Touches nothing running and no event loop: a reload
+        builds them in a worker thread (TLS contexts read files, regexes compile)."""
+        return {p.name: build_probe(p, config, self.sessions) for p in config.probes}
+
+    def _load(self, path: Path, loaded: list[Config]) -> tuple[Config, dict[str, Probe]]:
+        """Load and build; `loaded` gets the config even when building then fails, so the
+        error can be redacted with the new file's secrets too."""
+        config = load_config(path, region=self.region_override, shard=self.config.shard)
+        loaded.append(config)
+        return config, self._build(config)
+
+    def _apply(self, config: Config, probes: dict[str, Probe] | None = None) -> None:
+        """Build everything `config` needs, then switch to it in one step.
+
+        Building (probes, schedule slots, metric series) changes nothing the agent is
+        running, so an exception there leaves the old config whole; the switch after it
+        is plain assignments with no await, so no run or scrape sees half of each.
+        """
+        assert self.scheduler is not None
+        if probes is None:
+            probes = self._build(config)
+        jobs = self.scheduler.plan((name, probe.interval) for name, probe in probes.items())
+        series = self.metrics.plan(
+            config.region, ((p.name, p.target_label, p.slo or "") for p in config.probes)
+        )
+        self._update_sinks(config)
+        self.metrics.install(config.region, series)
         self.metrics.shard = config.shard
-        self.metrics.sync((p.name, p.target_label, p.slo or "") for p in config.probes)
         self.probes = probes
         self.config = config
-        for sink in self.sinks:
-            update = getattr(sink, "update", None)
-            if update is not None:
-                update(config)
-        assert self.scheduler is not None
-        self.scheduler.set_jobs((name, probe.interval) for name, probe in probes.items())
+        self.scheduler.install(jobs)
+
+    def _update_sinks(self, config: Config) -> None:
+        """Sinks that follow the config (the console stats) take the new one; if one
+        refuses it, those already updated go back to the running config and it re-raises."""
+        done = []
+        try:
+            for sink in self.sinks:
+                update = getattr(sink, "update", None)
+                if update is not None:
+                    update(config)
+                    done.append(update)
+        except BaseException:
+            for update in done:
+                update(self.config)
+            raise
 
     async def reload(self) -> bool:
-        """Load the config file again; on any error keep running the old config."""
+        """Load the config file again; on any error keep running the old config, whole.
+
+        The file is read and validated, and its probes built, in a worker thread: a big
+        or alias-heavy file must not stall probe runs or scrapes. Reloads run one at a
+        time, and a burst of requests (a SIGHUP storm) collapses: a request waiting behind
+        a running reload is answered by the next one to start, which reads the file as it
+        is by then.
+        """
         if self.config_path is None:
             return False
+        self._reloads_requested += 1
+        ticket = self._reloads_requested
         async with self._reload_lock:
-            try:
-                config = load_config(
-                    self.config_path, region=self.region_override, shard=self.config.shard
-                )
-                if config.tracing != self.config.tracing:
-                    log.warning("tracing settings change on restart only; keeping the running ones")
-                if config.agent.labels != self.config.agent.labels:
-                    log.warning("agent.labels change on restart only; keeping the running ones")
-                if config.duration_buckets != self.config.duration_buckets:
-                    log.warning(
-                        "histogram buckets (SLO thresholds) change on restart only; "
-                        "keeping the running ones"
-                    )
-                if config.agent.listen != self.config.agent.listen:
-                    log.warning(
-                        "listen address changes need a restart; keeping %s",
-                        self.config.agent.listen,
-                    )
-                self._apply(config)
-            except ConfigError as exc:
-                for line in exc.lines:
-                    log.error("config reload rejected: %s", line)
-                self.state["reload_success"] = 0.0
-                self.state["reloads_failure"] += 1
-                return False
-            except (OSError, ValueError) as exc:  # e.g. an unreadable CA file in a TLS context
-                log.error("config reload rejected: %s: %s", self.config_path, exc)
-                self.state["reload_success"] = 0.0
-                self.state["reloads_failure"] += 1
-                return False
-            self.state["reload_success"] = 1.0
-            self.state["reload_timestamp"] = time.time()
-            self.state["reloads_success"] += 1
-            log.info("config reloaded", extra={"probes": len(self.probes)})
-            return True
+            if self._reloads_covered >= ticket:  # a reload that began after us covered us
+                return self._last_reload_ok
+            self._reloads_covered = self._reloads_requested
+            ok = await self._reload_once(self.config_path)
+            self._last_reload_ok = ok
+            return ok
+
+    async def _reload_once(self, path: Path) -> bool:
+        loaded: list[Config] = []
+        try:
+            config, probes = await in_daemon_thread(lambda: self._load(path, loaded))
+            self._warn_restart_only(config)
+            self._apply(config, probes)
+        except ConfigError as exc:
+            for line in exc.lines:
+                log.error("config reload rejected: %s", line)
+            return self._reload_failed()
+        except Exception as exc:  # e.g. an unreadable CA file, an interval no clock can hold
+            reason = self.config.redactor(str(exc) or type(exc).__name__)
+            for new in loaded:  # the new file's secrets too: the text may echo them
+                reason = new.redactor(reason)
+            reason = one_line(reason)
+            log.error("config reload rejected: %s: %s", path, reason)
+            return self._reload_failed()
+        self.state["reload_success"] = 1.0
+        self.state["reload_timestamp"] = time.time()
+        self.state["reloads_success"] += 1
+        log.info("config reloaded", extra={"probes": len(self.probes)})
+        return True
+
+    def _reload_failed(self) -> bool:
+        self.state["reload_success"] = 0.0
+        self.state["reloads_failure"] += 1
+        return False
+
+    def _warn_restart_only(self, config: Config) -> None:
+        if config.tracing != self.config.tracing:
+            log.warning("tracing settings change on restart only; keeping the running ones")
+        if config.agent.labels != self.config.agent.labels:
+            log.warning("agent.labels change on restart only; keeping the running ones")
+        if config.duration_buckets != self.config.duration_buckets:
+            log.warning(
+                "histogram buckets (SLO thresholds) change on restart only; "
+                "keeping the running ones"
+            )
+        if config.agent.listen != self.config.agent.listen:
+            log.warning(
+                "listen address changes need a restart; keeping %s", self.config.agent.listen
+            )
 
     # --- the hot path --------------------------------------------------------------
     async def _run(self, name: str, planned: float) -> None:

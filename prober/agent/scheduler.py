@@ -120,37 +120,48 @@ class Scheduler:
         return self._jobs
 
     def set_jobs(self, wanted: Iterable[tuple[str, float]]) -> None:
-        """Start, keep or stop jobs so they match `wanted` (name, interval).
+        """Start, keep or stop jobs so they match `wanted` (name, interval)."""
+        self.install(self.plan(wanted))
 
-        An unchanged job keeps its phase; a changed interval starts it anew.
-        At first start offsets are even; jobs added later get a stable hash offset.
+    def plan(self, wanted: Iterable[tuple[str, float]]) -> dict[str, Job]:
+        """The jobs that match `wanted` (name, interval), computed without changing anything.
+
+        An unchanged job keeps its phase (the same Job); a changed interval starts it anew.
+        At first start offsets are even; jobs added later get a stable hash offset. Raises
+        ValueError for an interval no schedule can hold (not finite, not positive), so a
+        reload fails here, before anything it would replace has been touched.
         """
         wanted = list(wanted)
-        first = not self._jobs
-        offsets = even_offsets(wanted) if first else {}
-        names = {name for name, _ in wanted}
-        dropped = False
-        for name in list(self._jobs):
-            if name not in names:
-                del self._jobs[name]
-                dropped = True
+        for name, interval in wanted:
+            if not (math.isfinite(interval) and interval > 0):
+                raise ValueError(f"probe {name}: interval {interval!r} cannot be scheduled")
+        offsets = even_offsets(wanted) if not self._jobs else {}
         now = self.clock.monotonic()
+        jobs: dict[str, Job] = {}
         for name, interval in wanted:
             job = self._jobs.get(name)
-            if job is not None and job.interval == interval:
-                continue
-            dropped = dropped or job is not None
-            job = Job(name, interval, offsets.get(name, stable_offset(name, interval)))
-            # Plan from the scheduler's epoch, so a job added later lands on the same grid.
-            # The first slot at or after now; one passed by less than _SLACK still counts as
-            # now, or a job at offset 0 would wait a whole interval for its first run.
-            base = self._epoch + job.offset
-            job.k = max(0, math.ceil((now - base - _SLACK) / interval))
-            self._jobs[name] = job
-            self._push(job)
+            if job is None or job.interval != interval:
+                job = Job(name, interval, offsets.get(name, stable_offset(name, interval)))
+                # Plan from the scheduler's epoch, so a job added later lands on the same grid.
+                # The first slot at or after now; one passed by less than _SLACK still counts
+                # as now, or a job at offset 0 would wait a whole interval for its first run.
+                base = self._epoch + job.offset
+                job.k = max(0, math.ceil((now - base - _SLACK) / interval))
+                if not math.isfinite(self._planned(job)):
+                    raise ValueError(f"probe {name}: interval {interval!r} cannot be scheduled")
+            jobs[name] = job
+        return jobs
+
+    def install(self, jobs: dict[str, Job]) -> None:
+        """Make `jobs` (from `plan`) the schedule, in one step that cannot fail halfway."""
+        fresh = [job for name, job in jobs.items() if self._jobs.get(name) is not job]
+        dropped = any(jobs.get(name) is not job for name, job in self._jobs.items())
+        self._jobs = jobs
         if dropped:  # forget the slots of replaced and removed jobs
-            self._heap = [e for e in self._heap if self._jobs.get(e[2].name) is e[2]]
+            self._heap = [e for e in self._heap if jobs.get(e[2].name) is e[2]]
             heapq.heapify(self._heap)
+        for job in fresh:
+            self._push(job)
         self._arm()
 
     def _planned(self, job: Job) -> float:

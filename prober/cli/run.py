@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..config import Config
+from ..config import Config, ConfigError
 from ..config.units import format_duration
 from ..telemetry.logs import setup_logging
 from .common import EXIT_OK, EXIT_USAGE, EXIT_VIOLATED, load_or_exit, shard_or_exit
@@ -59,7 +59,14 @@ async def run_agent(config: Config, args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"error: cannot listen on {listen}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_VIOLATED
-    await agent.start()
+    try:
+        await agent.start()
+    except ConfigError as exc:  # passed validation, yet cannot be built: one line, exit 2
+        for line in exc.lines:
+            print(f"error: {line}", file=sys.stderr)
+        await agent.stop()
+        await runner.cleanup()
+        return EXIT_USAGE
     freeze_heap()
     log.info("serving /metrics", extra={"listen": listen, "port": port})
     stopped = await _wait_for_stop(agent, args.duration)
@@ -84,10 +91,17 @@ def freeze_heap() -> None:
     log.debug("heap frozen", extra={"objects": gc.get_freeze_count()})
 
 
-async def _reload(agent: Any) -> bool:
-    """Reload, and freeze the new config's objects as well when it was taken."""
+async def _reload(agent: Any, frozen: list[float]) -> bool:
+    """Reload, and freeze the new config's objects as well when one was taken.
+
+    Once per config taken: a burst of SIGHUPs is answered by one or two reloads, and a
+    full collection per signal would stall the loop for nothing. `frozen` holds the
+    success count at the last freeze.
+    """
     reloaded = bool(await agent.reload())
-    if reloaded:
+    taken = agent.state["reloads_success"]
+    if reloaded and taken != frozen[0]:
+        frozen[0] = taken
         freeze_heap()
     return reloaded
 
@@ -98,13 +112,14 @@ async def _wait_for_stop(agent: Any, duration: float | None) -> str:
     stop = asyncio.Event()
     got: list[str] = []
     reloads: set[asyncio.Task[bool]] = set()
+    frozen = [0.0]
 
     def on_stop(name: str) -> None:
         got.append(name)
         stop.set()
 
     def on_hup() -> None:
-        task = asyncio.create_task(_reload(agent))
+        task = asyncio.create_task(_reload(agent, frozen))
         reloads.add(task)
         task.add_done_callback(reloads.discard)
 

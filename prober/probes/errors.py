@@ -9,6 +9,7 @@ import ssl
 import aiohttp
 
 from ..conventions import Outcome
+from ..redact import safe_url
 
 
 def classify(exc: BaseException) -> tuple[Outcome, str]:
@@ -34,6 +35,10 @@ def classify(exc: BaseException) -> tuple[Outcome, str]:
         return Outcome.PROTOCOL_ERROR, f"invalid HTTP response: {exc.message}"
     if isinstance(exc, (aiohttp.ClientOSError, ConnectionError, OSError)):
         return Outcome.CONNECT_ERROR, f"socket error: {_os_reason(exc)}"
+    if isinstance(exc, aiohttp.InvalidURL):  # its text is the whole URL, secrets and all
+        return Outcome.PROTOCOL_ERROR, f"{type(exc).__name__}: {safe_url(str(exc.url))}"
+    if isinstance(exc, aiohttp.NonHttpUrlClientError):  # likewise (its only argument)
+        return Outcome.PROTOCOL_ERROR, f"{type(exc).__name__}: {safe_url(str(exc))}"
     if isinstance(exc, aiohttp.ClientError):
         return Outcome.PROTOCOL_ERROR, f"{type(exc).__name__}: {exc}"
     return Outcome.INTERNAL, f"{type(exc).__name__}: {exc}"

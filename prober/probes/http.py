@@ -21,7 +21,7 @@ from yarl import URL
 from .. import __version__
 from ..conventions import USER_AGENT, Outcome, Phase
 from ..model import ProbeResult, RunContext
-from ..redact import one_line, safe_url
+from ..redact import one_line, safe_url, scrub, url_secrets
 from . import http1
 from .assertions import Check, compile_checks
 from .errors import classify
@@ -211,7 +211,7 @@ class HTTPProbe:
     __slots__ = (
         "_body", "_checks", "_expect", "_headers", "_id_header", "_method", "_prepared",
         "_redact", "_secret_params", "_server_hostname", "_sessions", "_span_attributes",
-        "_ssl", "_url", "config", "interval", "name", "target", "timeout",
+        "_ssl", "_url", "_url_secrets", "config", "interval", "name", "target", "timeout",
     )  # fmt: skip
     span_kind = SpanKind.CLIENT
 
@@ -225,6 +225,8 @@ class HTTPProbe:
         self._redact = config.redactor
         self._secret_params = config.agent.secret_query_params
         self._url = URL(probe.url, encoded=False)
+        # Kept out of this probe's errors; the config's redactor knows only userinfo.
+        self._url_secrets = tuple(url_secrets(probe.url, self._secret_params))
         self._method = probe.method
         self._id_header = config.agent.request_id_header
         self._headers = request_headers(probe.headers)
@@ -299,7 +301,7 @@ class HTTPProbe:
             duration=ex.duration,
             code=ex.code,
             phases=ex.phases,
-            error=one_line(self._redact(error)) if error else "",
+            error=one_line(scrub(self._redact(error), self._url_secrets)) if error else "",
             tls_expiry=ex.cert_expiry,
             run_id=ctx.run_id,
             wall_start=ctx.wall_start,

@@ -207,9 +207,19 @@ class _Response(asyncio.Protocol):
 
     # --- parsing ------------------------------------------------------------------------
     def _finish(self, now: float, failure: BaseException | None = None) -> None:
+        """Ends the exchange. A failure is kept without its traceback: the traceback's
+        frames hold this protocol, and that cycle would keep every buffered body chunk
+        (up to max_body per run) alive until a full GC, long after the run."""
         self.end = now
-        self.failure = failure
+        self.failure = failure.with_traceback(None) if failure is not None else None
         self.done.set_result(None)
+
+    def release(self) -> None:
+        """Drops the buffers as soon as the exchange is over, whoever still holds us."""
+        self.chunks = []
+        self.buf = bytearray()
+        self.failure = None
+        self.transport = None
 
     def _cut_reason(self) -> str:
         where = "before the response" if self.code is None else "in the body"
@@ -394,10 +404,15 @@ async def send(
             conn_start = dns_end or start
             transport = await _connect(loop, proto, addresses, port)
             await proto.done
-        if proto.failure is not None:
-            raise proto.failure
-        body = b"" if head_only else proto.body()
         end = proto.end
+        failure = proto.failure
+        if isinstance(failure, _Bad):  # not re-raised: a traceback through here is a cycle
+            outcome, error = failure.outcome, failure.error
+        elif failure is not None:
+            outcome, error = classify(failure)
+        elif not head_only:
+            body = proto.body()
+        del failure
     except _Bad as bad:
         end = proto.end or perf()
         outcome, error = bad.outcome, bad.error
@@ -416,6 +431,7 @@ async def send(
                 transport.close()
             else:  # a failed or capped exchange: drop whatever the peer still sends
                 transport.abort()
+        proto.release()
     phases = _phases(
         start=start, end=end, dns_start=dns_start, dns_end=dns_end, conn_start=conn_start,
         proto=proto, outcome=outcome,

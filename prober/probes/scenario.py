@@ -20,7 +20,7 @@ from yarl import URL
 from ..config import Expect, JSONAssertion
 from ..conventions import Outcome
 from ..model import ProbeResult, RunContext, StepResult
-from ..redact import REDACTED, one_line
+from ..redact import REDACTED, one_line, safe_url, scrub, url_secrets
 from .assertions import MISSING, Check, compile_checks, lookup, parse_path
 from .http import encode_body, http_span_attributes, judge, request_headers, send
 from .http1 import Exchange
@@ -74,7 +74,18 @@ class _Step:
         self.span_attributes = http_span_attributes(
             shown_url, cfg.method, config.agent.secret_query_params, config.redactor
         )
-        self.span_attributes["url.full"] = config.redactor(cfg.url)  # the template, not values
+        # The template, not the values: `{{var}}` shows, secret query values are replaced.
+        self.span_attributes["url.full"] = config.redactor(
+            safe_url(cfg.url, config.agent.secret_query_params, keep_query=True)
+        )
+        self._secret_params = config.agent.secret_query_params
+        self.url_secrets = tuple(url_secrets(cfg.url, self._secret_params))
+
+    def secrets_of(self, url: URL) -> tuple[str, ...]:
+        """The secret parts of this run's URL: a rendered value (`?token={{token}}`) too."""
+        if self._static_url is not None:
+            return self.url_secrets
+        return (*self.url_secrets, *url_secrets(url, self._secret_params))
 
     def request(self, variables: Mapping[str, Any]) -> tuple[URL, dict[str, str], bytes | None]:
         url = self._static_url or URL(render(self._url_template, variables), encoded=False)
@@ -276,7 +287,7 @@ class ScenarioProbe:
         )
         outcome, error = (ex.outcome, ex.error) if ex.outcome else step.judge(ex, variables)
         if error:
-            error = self._redact(error)
+            error = scrub(self._redact(error), step.secrets_of(url))
             for var in self._secret_vars:  # e.g. a token captured at login, sent as a header
                 value = str(variables.get(var, ""))
                 if len(value) >= MIN_SECRET and value in error:

@@ -51,7 +51,9 @@ class Prometheus:
     ) -> None:
         parsed = URL(url)
         if parsed.scheme not in ("http", "https") or not parsed.host:
-            raise PrometheusError(f"--prometheus must be an http:// or https:// URL, got {url!r}")
+            raise PrometheusError(
+                f"--prometheus must be an http:// or https:// URL, got {safe_url(url)!r}"
+            )
         self.url = parsed
         self.shown = safe_url(parsed)
         self._session = session

@@ -99,15 +99,25 @@ class ProbeMetrics:
 
     def sync(self, probes: Iterable[tuple[str, str, str]]) -> None:
         """Keep series for (name, target, slo) that still exist; drop the rest."""
+        self.install(self.region, self.plan(self.region, probes))
+
+    def plan(self, region: str, probes: Iterable[tuple[str, str, str]]) -> dict[str, ProbeSeries]:
+        """The series for (name, target, slo) in `region`, built without changing anything:
+        a series whose labels stay is kept (its counters go on), any other starts anew."""
         wanted = {}
         for name, target, slo in probes:
-            labels = (name, target, self.region, slo, *self.static_values)
+            labels = (name, target, region, slo, *self.static_values)
             current = self.series.get(name)
             wanted[name] = (
                 current if current is not None and current.labels == labels else ProbeSeries(labels)
             )
-        self.series = wanted
-        self.skipped = {k: v for k, v in self.skipped.items() if k[0] in wanted}
+        return wanted
+
+    def install(self, region: str, series: dict[str, ProbeSeries]) -> None:
+        """Make `series` (from `plan`) the ones exposed; one step, nothing can fail halfway."""
+        self.region = region
+        self.series = series
+        self.skipped = {k: v for k, v in self.skipped.items() if k[0] in series}
 
     def record(self, result: ProbeResult, region: str = "") -> None:
         s = self.series.get(result.probe)

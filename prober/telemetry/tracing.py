@@ -9,6 +9,7 @@ nothing here is constructed and the probe path does not look at it.
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
 import socket
@@ -16,6 +17,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Mapping, Sequence
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from opentelemetry import trace
 from opentelemetry.context import Context
@@ -37,6 +39,7 @@ from .. import __version__
 from ..config import TracingConfig
 from ..conventions import Outcome
 from ..model import ProbeResult
+from ..redact import safe_url
 
 log = logging.getLogger("prober.tracing")
 # The OTLP exporters log every retry and failure; we report export health ourselves.
@@ -157,6 +160,12 @@ class BoundedSpanProcessor(SpanProcessor):
 
 
 def _exporter(cfg: TracingConfig) -> tuple[SpanExporter, str]:
+    """The OTLP exporter, and how to name its endpoint in logs (without credentials).
+
+    Userinfo in the endpoint becomes an `authorization: Basic` header (unless one is
+    configured) and is removed from the URL the exporter gets: exporters and gRPC put
+    their target into error texts, and a password must not ride along.
+    """
     env = os.environ
     protocol = (
         cfg.protocol
@@ -164,25 +173,43 @@ def _exporter(cfg: TracingConfig) -> tuple[SpanExporter, str]:
         or env.get("OTEL_EXPORTER_OTLP_PROTOCOL")
         or "grpc"
     )
-    headers = dict(cfg.headers) or None
+    endpoint, headers = _split_credentials(cfg.endpoint, dict(cfg.headers))
     timeout = cfg.export_timeout
     if protocol == "http/protobuf":
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # noqa: PLC0415
             OTLPSpanExporter as HTTPExporter,
         )
 
-        endpoint = cfg.endpoint
         if endpoint and not endpoint.rstrip("/").endswith("/v1/traces"):
             endpoint = endpoint.rstrip("/") + "/v1/traces"
-        http = HTTPExporter(endpoint=endpoint, headers=headers, timeout=timeout)
-        return http, endpoint or "the OTLP/HTTP endpoint"
+        http = HTTPExporter(endpoint=endpoint, headers=headers or None, timeout=timeout)
+        return http, safe_url(endpoint) if endpoint else "the OTLP/HTTP endpoint"
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (  # noqa: PLC0415
         OTLPSpanExporter as GRPCExporter,
     )
 
-    insecure = cfg.endpoint.startswith("http://") if cfg.endpoint else None
-    grpc = GRPCExporter(endpoint=cfg.endpoint, insecure=insecure, headers=headers, timeout=timeout)
-    return grpc, cfg.endpoint or "the OTLP/gRPC endpoint"
+    insecure = endpoint.startswith("http://") if endpoint else None
+    grpc = GRPCExporter(
+        endpoint=endpoint, insecure=insecure, headers=headers or None, timeout=timeout
+    )
+    return grpc, safe_url(endpoint) if endpoint else "the OTLP/gRPC endpoint"
+
+
+def _split_credentials(
+    endpoint: str | None, headers: dict[str, str]
+) -> tuple[str | None, dict[str, str]]:
+    """(endpoint without userinfo, headers with basic auth from it)."""
+    if not endpoint:
+        return endpoint, headers
+    parts = urlsplit(endpoint)
+    userinfo, at, host = parts.netloc.rpartition("@")
+    if not at:
+        return endpoint, headers
+    if not any(k.lower() == "authorization" for k in headers):
+        user, _, password = (unquote(p) for p in userinfo.partition(":"))
+        token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+        headers = {**headers, "authorization": f"Basic {token}"}
+    return urlunsplit(parts._replace(netloc=host)), headers
 
 
 class Tracing:
