@@ -176,14 +176,14 @@ CASES: dict[str, Case] = {
         "invalid-body-regex.yaml",
         (
             'probes[0] (healthz).expect.body_regex: invalid regex \'"status":\\\\s*("ok"\': '
-            "missing ), unterminated subpattern at position 12",
+            "missing )",
         ),
     ),
     "invalid regex in a json matches": Case(
         "invalid-json-matches-regex.yaml",
         (
             "probes[0] (get-canary).expect.json[1].matches: invalid regex '[0-9': "
-            "unterminated character set at position 0",
+            "missing ]",
         ),
     ),
     "json assertion with two checks": Case(

@@ -65,21 +65,10 @@ class ConfigError(Exception):
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-def _compile_regex(value: object) -> re.Pattern[str]:
-    if isinstance(value, re.Pattern):
-        return value
-    if not isinstance(value, str):
-        raise ValueError(f"regex must be a string, got {value!r}")
-    try:
-        return re.compile(value)
-    except re.error as exc:
-        raise ValueError(f"invalid regex {value!r}: {exc}") from None
-
-
-Regex = Annotated[re.Pattern[str], BeforeValidator(_compile_regex)]
+    # inf and nan pass `gt`/`le` bounds or compare false everywhere: never a setting.
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
+    )
 
 
 def _parse_status(value: object) -> tuple[tuple[int, int], ...]:

@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 from yarl import URL
 
@@ -17,7 +16,7 @@ from .envsubst import substitute
 from .fields import SHARED_EXPECT, TEMPLATE_RE, ConfigError, printable
 from .model import Config
 from .probes import PROBE_KIND_TAGS
-from .yaml_loader import load_yaml
+from .yaml_loader import YAMLFileError, load_yaml_file
 
 
 def load_config(
@@ -25,23 +24,18 @@ def load_config(
 ) -> Config:
     """Read, substitute, validate. Raises ConfigError with one line per problem."""
     env = os.environ if env is None else env
-    path = Path(path)
-    name = str(path)
+    return parse_config(read_config(path), str(path), env, Path(path).parent, region)
+
+
+def read_config(path: str | Path) -> object:
+    """The parsed YAML of a config file, within the loader's bounds (size, depth, aliases).
+
+    Blocking: the agent's reload calls it off the event loop, then `parse_config`.
+    """
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError([f"{name}: file not found"]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        raise ConfigError([f"{name}: cannot read: {reason}"]) from None
-    try:
-        raw = load_yaml(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1} column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError([f"{name}: {where}invalid YAML: {problem}"]) from None
-    return parse_config(raw, name, env, path.parent, region)
+        return load_yaml_file(path)
+    except YAMLFileError as exc:
+        raise ConfigError([f"{path}: {exc.reason}"]) from None
 
 
 def parse_config(

@@ -18,13 +18,13 @@ from .fields import (
     TEMPLATE_RE,
     USERINFO_RE,
     Duration,
-    Regex,
     Size,
     StatusSet,
     Strict,
     check_name,
     printable,
 )
+from .regex import Regex
 
 
 class JSONAssertion(Strict):
