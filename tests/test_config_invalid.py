@@ -50,7 +50,7 @@ CASES: dict[str, Case] = {
     ),
     "unknown probe key (typo timout)": Case(
         "invalid-unknown-probe-key.yaml",
-        ("probes[0] (healthz).timout: unknown field",),
+        ("probes[0] (healthz).timout: unknown field; did you mean timeout?",),
     ),
     "missing url": Case(
         "invalid-missing-url.yaml",

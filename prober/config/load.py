@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import difflib
 import os
+import types
+import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from yarl import URL
 
 from ..redact import Redactor
-from .checks import check_references, iter_requests
+from .checks import check_raw, check_references, iter_requests
 from .envsubst import substitute
 from .fields import SHARED_EXPECT, TEMPLATE_RE, ConfigError, printable
 from .model import Config
-from .probes import PROBE_KIND_TAGS
+from .probes import PROBE_KIND_TAGS, ProbeConfig, ScenarioConfig
 from .yaml_loader import YAMLFileError, load_yaml_file
 
 
@@ -67,7 +70,9 @@ def parse_config(
             {**tree, "source": name, "redactor": redactor}, context={SHARED_EXPECT: {}}
         )
     except ValidationError as exc:
-        raise ConfigError([format_error(name, tree, e, redactor) for e in exc.errors()]) from None
+        lines = [format_error(name, tree, e, redactor) for e in exc.errors()]
+        lines += [f"{name}: {redactor(line)}" for line in check_raw(tree)]
+        raise ConfigError(lines) from None
     # URL userinfo is a secret wherever it came from.
     for request in iter_requests(config):
         url = URL(TEMPLATE_RE.sub("x", request.url))
@@ -112,9 +117,69 @@ def format_error(name: str, tree: dict[str, Any], error: Any, redactor: Redactor
             node = node.get(item) if isinstance(node, dict) else None
     field = "".join(parts) or "(top level)"
     message = _MESSAGES.get(error["type"]) or str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden" and (close := _nearest_field(loc)):
+        message += f"; did you mean {close}?"
     if error["type"] == "missing" and loc == ("probes",):
         message = "missing required field: list at least one probe"
     if error["type"] == "union_tag_invalid":
         field += ".kind"
         message = f"unknown kind {error['ctx']['tag']!r}: use http or scenario"
     return f"{name}: {field}: {redactor(message)}"
+
+
+_INTERNAL_FIELDS = frozenset({"source", "redactor"})
+
+
+def _nearest_field(loc: tuple[str | int, ...]) -> str | None:
+    """The valid field name closest to the unknown one at `loc`: `expct` -> `expect`."""
+    model = _model_at(loc[:-1])
+    if model is None or not isinstance(loc[-1], str):
+        return None
+    names = [
+        field.alias or key
+        for key, field in model.model_fields.items()
+        if key not in _INTERNAL_FIELDS
+    ]
+    close = difflib.get_close_matches(loc[-1], names, n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def _model_at(loc: tuple[str | int, ...]) -> type[BaseModel] | None:
+    """The model class whose fields the mapping at `loc` holds, following the annotations."""
+    tp: Any = Config
+    for item in loc:
+        tp = _unwrap(tp)
+        if item in PROBE_KIND_TAGS and _is_union(tp):
+            tp = ProbeConfig if item == "http" else ScenarioConfig
+            continue
+        if isinstance(tp, type) and issubclass(tp, BaseModel) and isinstance(item, str):
+            field = next((f for k, f in tp.model_fields.items() if item in (k, f.alias)), None)
+            if field is None:
+                return None
+            tp = field.annotation
+        elif typing.get_origin(tp) in (tuple, list) and isinstance(item, int):
+            tp = typing.get_args(tp)[0]
+        elif typing.get_origin(tp) is dict:
+            tp = typing.get_args(tp)[1]
+        else:
+            return None
+    tp = _unwrap(tp)
+    return tp if isinstance(tp, type) and issubclass(tp, BaseModel) else None
+
+
+def _is_union(tp: Any) -> bool:
+    return typing.get_origin(tp) in (typing.Union, types.UnionType)
+
+
+def _unwrap(tp: Any) -> Any:
+    """Annotated[X, ...] -> X; X | None -> X; a union of several models stays a union."""
+    while True:
+        if typing.get_origin(tp) is typing.Annotated:
+            tp = typing.get_args(tp)[0]
+        elif _is_union(tp):
+            args = [a for a in typing.get_args(tp) if a is not type(None)]
+            if len(args) != 1:
+                return tp
+            tp = args[0]
+        else:
+            return tp

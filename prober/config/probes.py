@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from functools import cached_property
+import ssl
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -22,6 +23,7 @@ from .fields import (
     StatusSet,
     Strict,
     check_name,
+    host_problem,
     printable,
 )
 from .regex import Regex
@@ -69,11 +71,52 @@ class TLS(Strict):
     def _files(self) -> TLS:
         if self.key_file and not self.cert_file:
             raise ValueError("key_file needs cert_file")
+        stamps = []
         for name in ("ca_file", "cert_file", "key_file"):
             path = getattr(self, name)
             if path is not None and not path.is_file():
                 raise ValueError(f"{name} {str(path)!r} does not exist or is not a file")
+            if path is not None and path.stat().st_size > MAX_TLS_FILE_BYTES:
+                raise ValueError(f"{name} {str(path)!r} is larger than 1 MiB: not a PEM file")
+            stamp = path.stat() if path is not None else None
+            stamps.append((path, stamp.st_mtime_ns, stamp.st_size) if stamp else None)
+        if problem := _tls_problem(*stamps):
+            raise ValueError(problem)
         return self
+
+
+MAX_TLS_FILE_BYTES = 1024 * 1024
+
+
+def _no_password() -> bytes:
+    raise ValueError("encrypted")  # the agent has no way to ask: refuse instead of prompting
+
+
+@lru_cache(maxsize=256)  # keyed on (path, mtime, size): ten thousand probes share one CA
+def _tls_problem(
+    ca: tuple[Path, int, int] | None,
+    cert: tuple[Path, int, int] | None,
+    key: tuple[Path, int, int] | None,
+) -> str | None:
+    """Load the files as the agent will, into an SSLContext: `check` passes only what runs."""
+    ctx = ssl.create_default_context()
+    if ca is not None:
+        try:
+            ctx.load_verify_locations(cafile=str(ca[0]))
+        except (ssl.SSLError, OSError, ValueError):
+            return f"ca_file {str(ca[0])!r} is not a PEM certificate (or bundle)"
+    if cert is not None:
+        try:
+            ssl.create_default_context().load_verify_locations(cafile=str(cert[0]))
+        except (ssl.SSLError, OSError, ValueError):
+            return f"cert_file {str(cert[0])!r} is not a PEM certificate"
+        try:
+            ctx.load_cert_chain(str(cert[0]), str(key[0]) if key else None, _no_password)
+        except (ssl.SSLError, OSError, ValueError):
+            if key is None:
+                return f"cert_file {str(cert[0])!r} holds no private key: give key_file"
+            return f"key_file {str(key[0])!r} is not the unencrypted PEM private key of cert_file"
+    return None
 
 
 def _host_label(url: URL) -> str:
@@ -134,6 +177,8 @@ class RequestConfig(Strict):
             raise ValueError(
                 f"must be an absolute http:// or https:// URL with a host, got {shown}"
             )
+        if problem := host_problem(url.raw_host or ""):
+            raise ValueError(f"the host {printable(url.raw_host or '')!r} {problem}")
         return value
 
     @field_validator("headers")
