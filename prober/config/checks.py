@@ -219,3 +219,54 @@ def check_raw(tree: dict[str, Any]) -> list[str]:
         if slo_names is not None and isinstance(slo, str) and slo not in slo_names:
             errors.append(_unknown_slo(where, slo, slo_names))
     return errors
+
+
+# Headers whose value is a credential: README says never to write one literally.
+CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+CREDENTIAL_WORDS = ("token", "secret", "key", "password")
+
+
+def is_credential_header(name: str) -> bool:
+    lower = name.lower()
+    return lower in CREDENTIAL_HEADERS or any(word in lower for word in CREDENTIAL_WORDS)
+
+
+def literal_credentials(tree: dict[str, Any]) -> list[str]:
+    """Warnings for credential headers written literally (no `${VAR}`, `${file:}`, `{{var}}`).
+
+    Runs on the tree before substitution, so `Bearer ${TOKEN:-demo}` is not literal.
+    A warning names the header, never its value.
+    """
+    places: list[tuple[str, object]] = []
+    probes = tree.get("probes")
+    for i, probe in enumerate(probes if isinstance(probes, list) else []):
+        if not isinstance(probe, dict):
+            continue
+        name = probe.get("name")
+        where = f"probes[{i}]" + (f" ({printable(name)})" if isinstance(name, str) else "")
+        places.append((where, probe.get("headers")))
+        steps = probe.get("steps")
+        for j, step in enumerate(steps if isinstance(steps, list) else []):
+            if isinstance(step, dict):
+                step_name = step.get("name")
+                label = f" ({printable(step_name)})" if isinstance(step_name, str) else ""
+                places.append((f"{where}.steps[{j}]{label}", step.get("headers")))
+    tracing = tree.get("tracing")
+    if isinstance(tracing, dict):
+        places.append(("tracing", tracing.get("headers")))
+    warnings = []
+    for where, headers in places:
+        for header, value in headers.items() if isinstance(headers, dict) else ():
+            if (
+                isinstance(header, str)
+                and is_credential_header(header)
+                and isinstance(value, str)
+                and value.strip()
+                and "${" not in value
+                and not TEMPLATE_RE.search(value)
+            ):
+                warnings.append(
+                    f"{where}.headers.{printable(header)}: a literal credential in the file; "
+                    "write ${VAR} or ${file:PATH} to keep the secret out of it"
+                )
+    return warnings

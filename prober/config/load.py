@@ -14,7 +14,7 @@ from pydantic import BaseModel, ValidationError
 from yarl import URL
 
 from ..redact import Redactor
-from .checks import check_raw, check_references, iter_requests
+from .checks import check_raw, check_references, iter_requests, literal_credentials
 from .envsubst import substitute
 from .fields import SHARED_EXPECT, TEMPLATE_RE, ConfigError, printable
 from .model import Config
@@ -46,6 +46,7 @@ def parse_config(
 ) -> Config:
     if not isinstance(raw, dict):
         raise ConfigError([f"{name}: expected a mapping with 'probes' at the top level"])
+    warnings = tuple(f"{name}: {line}" for line in literal_credentials(raw))
     tree, subst = substitute(raw, env, base_dir)
     redactor = Redactor(subst.secrets)
     if subst.errors:
@@ -67,7 +68,8 @@ def parse_config(
                     tls[key] = str(base_dir / tls[key])
     try:
         config = Config.model_validate(
-            {**tree, "source": name, "redactor": redactor}, context={SHARED_EXPECT: {}}
+            {**tree, "source": name, "redactor": redactor, "warnings": warnings},
+            context={SHARED_EXPECT: {}},
         )
     except ValidationError as exc:
         lines = [format_error(name, tree, e, redactor) for e in exc.errors()]
@@ -127,7 +129,7 @@ def format_error(name: str, tree: dict[str, Any], error: Any, redactor: Redactor
     return f"{name}: {field}: {redactor(message)}"
 
 
-_INTERNAL_FIELDS = frozenset({"source", "redactor"})
+_INTERNAL_FIELDS = frozenset({"source", "redactor", "warnings"})
 
 
 def _nearest_field(loc: tuple[str | int, ...]) -> str | None:
