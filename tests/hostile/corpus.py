@@ -1243,7 +1243,8 @@ ACCEPTED: list[Case] = [
     Case(
         "merge-keys",
         "yaml",
-        PRE + "x-base: &b {url: '@URL@/ok', timeout: 500ms}\nprobes:\n  - <<: *b\n    name: m1\n",
+        PRE
+        + "probes:\n  - &b {name: m0, url: '@URL@/ok', timeout: 500ms}\n  - <<: *b\n    name: m1\n",
         "",
     ),
     Case(
@@ -1312,7 +1313,7 @@ ACCEPTED: list[Case] = [
         PRE
         + "probes:\n"
         + _ok(
-            "    expect:\n      json:\n        - {path: user_id, equals: canary}\n        - {path: metadata.tags[0], matches: '^a'}\n      body_regex: '\"status\":\\s*\"ok\"'\n      body_not_regex: error\n"
+            "    expect:\n      json:\n        - {path: user_id, equals: canary}\n        - {path: 'metadata.tags[0]', matches: '^a'}\n      body_regex: '\"status\":\\s*\"ok\"'\n      body_not_regex: error\n"
         ),
         "",
     ),
