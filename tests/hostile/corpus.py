@@ -1114,7 +1114,7 @@ def _scenarios() -> list[Case]:
             "scenario-step-url-userinfo-undefined",
             c,
             cfg(scenario(step("s1", url="'http://u:${SECRET}@127.0.0.1:9/{{undefined_x}}'"))),
-            r"undefined_x",
+            r"undefined_x|url",
         ),
         Case(
             "scenario-with-top-url-and-steps",
