@@ -64,6 +64,11 @@ def _check_scenario(
             )
         seen_steps.setdefault(step.name, i)
         for place, text in _step_templates(step):
+            if "{{" in TEMPLATE_RE.sub("", text):
+                errors.append(
+                    f"{at}.{place}: '{{{{' that does not start a {{{{variable}}}} "
+                    "(a name of letters, digits and '_', closed by '}}')"
+                )
             for var in TEMPLATE_RE.findall(text):
                 if var in known:
                     continue

@@ -19,6 +19,8 @@ MAX_PROBES = 10_000  # the size bench/ measures memory and /metrics render time 
 MAX_STEPS = 20
 MAX_STATIC_LABELS = 10
 MAX_LABEL_VALUE = 128
+MAX_URL = 8192  # characters: what common servers accept in a request line
+MAX_HEADERS = 100  # per request
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 LABEL_NAME_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
@@ -154,6 +156,20 @@ def host_problem(raw_host: str) -> str | None:
     if len(raw_host) > 253 or not _HOSTNAME_RE.match(raw_host):
         return "is not a valid host name: letters, digits, '-', '_' and dots only"
     return None
+
+
+# A JSON path: `a.b[0].c`, names without dots or brackets, indexes in brackets.
+_JSON_STEP = r"(?:[^.\[\]]+|\[\d{1,9}\])"
+JSON_PATH_RE = re.compile(rf"^{_JSON_STEP}(?:\.[^.\[\]]+|\[\d{{1,9}}\])*$")
+
+
+def check_json_path(value: str) -> str:
+    if not JSON_PATH_RE.match(value):
+        raise ValueError(
+            f"invalid JSON path {value!r}: names joined by '.', indexes in brackets, "
+            "e.g. 'metadata.tags[0]'"
+        )
+    return value
 
 
 SHARED_EXPECT = "shared_expect"  # validation context: Expect -> the one instance to use

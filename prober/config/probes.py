@@ -13,7 +13,9 @@ from yarl import URL
 from .fields import (
     HEADER_NAME_RE,
     HTTP_METHODS,
+    MAX_HEADERS,
     MAX_STEPS,
+    MAX_URL,
     SHARED_EXPECT,
     TARGET_RE,
     TEMPLATE_RE,
@@ -22,6 +24,7 @@ from .fields import (
     Size,
     StatusSet,
     Strict,
+    check_json_path,
     check_name,
     host_problem,
     printable,
@@ -36,6 +39,11 @@ class JSONAssertion(Strict):
     equals: Any = None
     exists: bool | None = None
     matches: Regex | None = None
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        return check_json_path(value)
 
     @model_validator(mode="after")
     def _one_check(self) -> JSONAssertion:
@@ -159,6 +167,19 @@ class RequestConfig(Strict):
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
+        if len(value) > MAX_URL:  # the URL may hold a secret: described, not shown
+            raise ValueError(f"the URL is {len(value)} characters long, at most {MAX_URL}")
+        bare = TEMPLATE_RE.sub("x", value)
+        if "{{" in bare:
+            raise ValueError(
+                "'{{' that does not start a {{variable}} "
+                "(a name of letters, digits and '_', closed by '}}')"
+            )
+        if any(ch.isspace() or not ch.isprintable() for ch in bare):
+            raise ValueError(
+                "the URL has a space, a line break or a control character: "
+                "percent-encode it (a space is %20)"
+            )
         scheme, sep, rest = value.partition("://")
         authority = rest.split("/", 1)[0].split("?", 1)[0]
         for part, text in (("scheme", scheme if sep else ""), ("host", authority)):
@@ -179,11 +200,15 @@ class RequestConfig(Strict):
             )
         if problem := host_problem(url.raw_host or ""):
             raise ValueError(f"the host {printable(url.raw_host or '')!r} {problem}")
+        if url.explicit_port == 0:
+            raise ValueError("port 0 is not a port to connect to: use 1-65535")
         return value
 
     @field_validator("headers")
     @classmethod
     def _header_syntax(cls, value: dict[str, str]) -> dict[str, str]:
+        if len(value) > MAX_HEADERS:
+            raise ValueError(f"at most {MAX_HEADERS} headers, got {len(value)}")
         for name, text in value.items():
             if not HEADER_NAME_RE.match(name):
                 raise ValueError(
@@ -192,6 +217,11 @@ class RequestConfig(Strict):
                 )
             if any(ch in text for ch in "\r\n\0"):  # the value may be a secret: not shown
                 raise ValueError(f"header {name}: the value has a line break or a NUL byte")
+            if any((ch != "\t" and not " " <= ch <= "\xff") or ch == "\x7f" for ch in text):
+                raise ValueError(
+                    f"header {name}: the value has a control character or a character "
+                    "beyond Latin-1, which HTTP/1.1 cannot send"
+                )
         return value
 
     @model_validator(mode="after")
@@ -260,6 +290,11 @@ class Capture(Strict):
     json_path: str | None = Field(default=None, alias="json")
     header: str | None = None
     regex: Regex | None = None
+
+    @field_validator("json_path")
+    @classmethod
+    def _path(cls, value: str | None) -> str | None:
+        return None if value is None else check_json_path(value)
 
     @model_validator(mode="after")
     def _one_source(self) -> Capture:

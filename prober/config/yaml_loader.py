@@ -9,6 +9,9 @@ contains it, and a key may not appear twice in one mapping.
 
 from __future__ import annotations
 
+import contextlib
+import re
+import stat
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -219,19 +222,46 @@ def load_yaml_file(path: str | Path) -> Any:
     Blocking and CPU-bound: an agent calls it in a worker thread. Raises YAMLFileError
     with one line (line, column and what is wrong) for every kind of bad file.
     """
-    text = read_text(Path(path))
+    path = Path(path)
+    with contextlib.suppress(OSError):  # a pipe with no writer would block forever
+        if stat.S_ISFIFO(path.stat().st_mode) or stat.S_ISSOCK(path.stat().st_mode):
+            raise YAMLFileError("cannot read: not a regular file (a pipe or socket)")
+    text = read_text(path)
     try:
         return load_yaml(text)
     except ReaderError as exc:  # libyaml counts its position in bytes of UTF-8
         before = text.encode("utf-8")[: exc.position].decode("utf-8", errors="replace")
         line, column = before.count("\n") + 1, len(before) - before.rfind("\n")
         what = f"character #x{exc.character:04x}" if isinstance(exc.character, int) else "input"
+        key = _key_on_line(text, line)
         raise YAMLFileError(
-            f"line {line} column {column}: invalid YAML: {what}: {exc.reason}"
+            f"line {line} column {column}{key}: invalid YAML: {what}: {exc.reason}"
         ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1} column {mark.column + 1}: " if mark else ""
+        key = (
+            ""
+            if isinstance(exc, DuplicateKeyError) or not mark
+            else _key_on_line(text, mark.line + 1)
+        )
+        where = f"line {mark.line + 1} column {mark.column + 1}{key}: " if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         kind = "" if isinstance(exc, LimitError | DuplicateKeyError) else "invalid YAML: "
         raise YAMLFileError(f"{where}{kind}{problem}") from None
+
+
+_KEY = re.compile(
+    r"""^[ \t]*(?:-[ \t]+)*["']?([A-Za-z0-9_][A-Za-z0-9_.-]{0,63})["']?[ \t]*:(?:[ \t]|$)"""
+)
+
+
+def _key_on_line(text: str, line: int) -> str:
+    """`, in name` for the key a broken line starts with; never the value, which may be secret."""
+    start = 0
+    for _ in range(line - 1):
+        start = text.find("\n", start) + 1
+        if start == 0:
+            return ""
+    end = text.find("\n", start)
+    match = _KEY.match(text[start : end if end >= 0 else start + 256][:256])
+    return f", in {match.group(1)}" if match else ""

@@ -1233,10 +1233,10 @@ INVALID: list[Case] = _all_invalid()
 
 # Valid per the README: `check` exits 0 and `once -n 1` runs it against @URL@ (all succeed).
 def _ok(extra: str = "", name: str = "ok1", path: str = "/ok") -> str:
-    return (
-        f"  - name: {name}\n    url: @URL@{path}\n"
-        '    headers: {Authorization: "Bearer ${SECRET}"}\n' + extra
-    )
+    # The default Authorization header, unless `extra` gives its own `headers:` (a second
+    # `headers:` key in one probe is a duplicate key, which issue 17 requires to be rejected).
+    auth = "" if "headers:" in extra else '    headers: {Authorization: "Bearer ${SECRET}"}\n'
+    return f"  - name: {name}\n    url: @URL@{path}\n" + auth + extra
 
 
 ACCEPTED: list[Case] = [
