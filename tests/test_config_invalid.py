@@ -308,7 +308,7 @@ CASES: dict[str, Case] = {
     ),
     "yaml syntax error": Case(
         "invalid-yaml-syntax.yaml",
-        ("line 4 column 4, in timeout: invalid YAML: did not find expected '-' indicator",),
+        ("line 4 column 4, in probes.timeout: invalid YAML: did not find expected '-' indicator",),
     ),
     "top level is a list": Case(
         "invalid-top-level-list.yaml",

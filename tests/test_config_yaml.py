@@ -183,7 +183,7 @@ def test_a_control_character_is_reported_with_its_line_and_column(tmp_path: Path
     with pytest.raises(ConfigError) as info:
         load_config(path)
     assert info.value.lines == [
-        f"{path}: line 2 column 13, in name: invalid YAML: character #x0007: "
+        f"{path}: line 2 column 13, in probes.name: invalid YAML: character #x0007: "
         "control characters are not allowed"
     ]
 

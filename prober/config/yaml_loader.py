@@ -92,7 +92,7 @@ class _StreamingLoader(_Events, Composer, SafeConstructor, Resolver):
 
     def compose_node(self, parent: Node | None, index: Any) -> Node | None:
         if self.check_event(AliasEvent):
-            return self._compose_alias()
+            return self._compose_alias(parent, index)
         event: Any = self.peek_event()
         if self._depth >= MAX_DEPTH:
             raise LimitError(None, None, f"nested deeper than {MAX_DEPTH} levels", event.start_mark)
@@ -105,17 +105,17 @@ class _StreamingLoader(_Events, Composer, SafeConstructor, Resolver):
                 and isinstance(index, ScalarNode)
                 and index.value == "probes"
                 and self.check_event(SequenceStartEvent)
+                and event.anchor is None
+                and event.tag in (None, "!")
             ):
-                event: Any = self.peek_event()
-                if event.anchor is None and event.tag in (None, "!"):
-                    return self._compose_constructed(parent, index)
+                return self._compose_constructed(parent, index)
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
             if event.anchor is not None:
                 self._sizes[event.anchor] = self._nodes - start + 1
 
-    def _compose_alias(self) -> Node:
+    def _compose_alias(self, parent: Node | None, index: Any) -> Node | None:
         event: Any = self.peek_event()
         if event.anchor in self.anchors and event.anchor not in self._sizes:
             raise LimitError(
@@ -134,8 +134,7 @@ class _StreamingLoader(_Events, Composer, SafeConstructor, Resolver):
                 f"aliases expand to more than {MAX_ALIAS_NODES:,} nodes",
                 event.start_mark,
             )
-        node: Node = super().compose_node(None, None)
-        return node
+        return super().compose_node(parent, index)
 
     def construct_object(self, node: Node, deep: bool = False) -> Any:
         try:
@@ -163,7 +162,7 @@ class _StreamingLoader(_Events, Composer, SafeConstructor, Resolver):
                         f"duplicate key {key!r} (first at line {first.line + 1})",
                         key_node.start_mark,
                     )
-        return super().construct_mapping(node, deep=deep)  # type: ignore[no-any-return]
+        return super().construct_mapping(node, deep=deep)
 
     def _compose_constructed(self, parent: Node | None, index: Node) -> Node:
         self.descend_resolver(parent, index)
@@ -250,18 +249,36 @@ def load_yaml_file(path: str | Path) -> Any:
         raise YAMLFileError(f"{where}{kind}{problem}") from None
 
 
-_KEY = re.compile(
-    r"""^[ \t]*(?:-[ \t]+)*["']?([A-Za-z0-9_][A-Za-z0-9_.-]{0,63})["']?[ \t]*:(?:[ \t]|$)"""
+_KEY = re.compile(  # `  - name: …`, `"X-Api-Key": …`: the key a line starts with, and where
+    r"""^([ \t]*(?:-[ \t]+)*)["']?([A-Za-z0-9_][A-Za-z0-9_.-]*)["']?[ \t]*:(?:[ \t]|$)"""
 )
+_MAX_KEY_LINES = 10_000  # lines walked back to find the parent keys
 
 
 def _key_on_line(text: str, line: int) -> str:
-    """`, in name` for the key a broken line starts with; never the value, which may be secret."""
-    start = 0
-    for _ in range(line - 1):
-        start = text.find("\n", start) + 1
-        if start == 0:
-            return ""
-    end = text.find("\n", start)
-    match = _KEY.match(text[start : end if end >= 0 else start + 256][:256])
-    return f", in {match.group(1)}" if match else ""
+    """`, in probes.headers.X-Api-Key` for a broken line: the keys that lead to it.
+
+    Read from the indentation of block mappings, as far as they go; never a value,
+    which may be a secret. Empty when the line starts with no key.
+    """
+    lines = text.split("\n", line)[:line]
+    if len(lines) < line:
+        return ""
+    match = _KEY.match(lines[-1])
+    if not match:
+        return ""
+    keys = [match.group(2)]
+    indent = len(match.group(1))
+    for above in reversed(lines[max(0, line - 1 - _MAX_KEY_LINES) : -1]):
+        stripped = above.lstrip(" ")
+        if not stripped or stripped.startswith("#"):
+            continue
+        if stripped.startswith("- ") and len(above) - len(stripped) < indent:
+            indent = len(above) - len(stripped)  # inside this list item
+        found = _KEY.match(above)
+        if found and len(found.group(1)) < indent and not found.group(1).strip(" \t"):
+            keys.append(found.group(2))
+            indent = len(found.group(1))
+        if indent == 0:
+            break
+    return ", in " + ".".join(reversed(keys))

@@ -181,6 +181,8 @@ def problems(outcome: Outcome, path: Path, field: str, time_bound: float) -> lis
     err_lines = [ln for ln in outcome.err.splitlines() if ln.strip()]
     if len(err_lines) > MAX_ERROR_LINES:
         found.append(f"{len(err_lines)} stderr lines")
-    if outcome.rc == 2 and field and not re.search(field, outcome.err, re.IGNORECASE):
+    # The field must be named by the message, not found in the path (tmp dirs carry test names).
+    message = outcome.err.replace(str(path), "<config>")
+    if outcome.rc == 2 and field and not re.search(field, message, re.IGNORECASE):
         found.append(f"error does not name /{field}/: {outcome.err[:300]!r}")
     return found
