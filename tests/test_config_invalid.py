@@ -181,10 +181,7 @@ CASES: dict[str, Case] = {
     ),
     "invalid regex in a json matches": Case(
         "invalid-json-matches-regex.yaml",
-        (
-            "probes[0] (get-canary).expect.json[1].matches: invalid regex '[0-9': "
-            "missing ]",
-        ),
+        ("probes[0] (get-canary).expect.json[1].matches: invalid regex '[0-9': missing ]",),
     ),
     "json assertion with two checks": Case(
         "invalid-json-assertion-two-checks.yaml",

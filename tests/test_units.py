@@ -302,5 +302,5 @@ def test_a_size_past_one_gib_is_a_clean_value_error(value: object) -> None:
 
 def test_format_duration_refuses_infinity_and_nan() -> None:
     for seconds in (math.inf, math.nan):
-        with pytest.raises(ValueError, match="^duration must be"):
+        with pytest.raises(ValueError, match=r"^duration must be"):
             format_duration(seconds)
