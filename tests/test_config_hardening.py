@@ -69,6 +69,21 @@ def test_a_valid_probe_next_to_a_broken_one_still_gets_its_cross_field_checks(
     ]
 
 
+def test_an_unset_variable_does_not_hide_the_other_problems_nor_echo_through_its_field(
+    tmp_path: Path,
+) -> None:
+    text = (
+        "probes:\n  - name: a\n    url: '${NOPE_URL}/x'\n    timeot: 1s\n"
+        "    interval: 1s\n    timeout: 2s\n"
+    )
+    assert _errors(tmp_path, text) == [
+        "probes[0].url: environment variable NOPE_URL is not set "
+        "(write ${NOPE_URL:-default} to give a default)",
+        "probes[0] (a).timeot: unknown field; did you mean timeout?",
+        "probes[0] (a).timeout: must be shorter than the interval (2s >= 1s)",
+    ]
+
+
 @pytest.mark.parametrize(
     ("text", "line"),
     [

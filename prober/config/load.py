@@ -49,12 +49,15 @@ def parse_config(
     warnings = tuple(f"{name}: {line}" for line in literal_credentials(raw))
     tree, subst = substitute(raw, env, base_dir)
     redactor = Redactor(subst.secrets)
-    if subst.errors:
-        raise ConfigError([f"{name}: {p}: {redactor(m)}" for p, m in subst.errors])
+    # A reference that did not resolve is reported, and validation goes on without it:
+    # one `check` shows every problem. Errors under an unresolved value would only echo it.
+    lines = [f"{name}: {p}: {redactor(m)}" for p, m in subst.errors]
+    unresolved = tuple(p for p, _ in subst.errors)
     assert isinstance(tree, dict)
     agent = tree.get("agent") or {}
     if not isinstance(agent, dict):
-        raise ConfigError([f"{name}: agent: expected a mapping (region, listen, labels, ...)"])
+        lines.append(f"{name}: agent: expected a mapping (region, listen, labels, ...)")
+        raise ConfigError(lines)
     agent = dict(agent)
     if region or env.get("PROBER_REGION"):
         agent["region"] = region or env["PROBER_REGION"]
@@ -72,7 +75,11 @@ def parse_config(
             context={SHARED_EXPECT: {}},
         )
     except ValidationError as exc:
-        lines = [format_error(name, tree, e, redactor) for e in exc.errors()]
+        lines += [
+            format_error(name, tree, e, redactor)
+            for e in exc.errors()
+            if not _under(e["loc"], unresolved)
+        ]
         lines += [f"{name}: {redactor(line)}" for line in check_raw(tree)]
         raise ConfigError(lines) from None
     # URL userinfo is a secret wherever it came from.
@@ -84,10 +91,27 @@ def parse_config(
         for header in request.headers.values():
             if len(header) >= 4 and not TEMPLATE_RE.fullmatch(header):
                 redactor.add(header)
-    errors = check_references(config)
-    if errors:
-        raise ConfigError([f"{name}: {redactor(line)}" for line in errors])
+    lines += [f"{name}: {redactor(line)}" for line in check_references(config)]
+    if lines:
+        raise ConfigError(lines)
     return config
+
+
+def _under(loc: tuple[str | int, ...], paths: tuple[str, ...]) -> bool:
+    """Whether a validation error's location lies at or under one of envsubst's paths."""
+    if not paths:
+        return False
+    text, after_index = "", False
+    for item in loc:
+        if after_index and item in PROBE_KIND_TAGS:  # the union's tag, not a field
+            after_index = False
+            continue
+        after_index = isinstance(item, int)
+        if isinstance(item, int):
+            text += f"[{item}]"
+        elif not item.startswith(("function-", "json-or-")):
+            text += f".{item}" if text else item
+    return any(text == p or text.startswith((p + ".", p + "[")) for p in paths)
 
 
 _MESSAGES = {
