@@ -89,7 +89,10 @@ def test_check_prints_one_line_per_probe_when_piped_without_columns() -> None:
         ),
         (
             "invalid-yaml-syntax.yaml",
-            ["line 4 column 4: invalid YAML: did not find expected '-' indicator"],
+            [
+                "line 4 column 4, in probes.timeout: "
+                "invalid YAML: did not find expected '-' indicator"
+            ],
         ),
         ("does-not-exist.yaml", ["file not found"]),
         (

@@ -11,6 +11,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from prober.config import ConfigError, load_config, load_yaml
+from prober.config.yaml_loader import (
+    MAX_ALIAS_NODES,
+    MAX_CONFIG_BYTES,
+    MAX_DEPTH,
+    YAMLFileError,
+    load_yaml_file,
+)
 
 from .conftest import REPO
 
@@ -37,7 +44,7 @@ DOCUMENTS = {
     "typed scalars": (
         "probes:\n  - {n: 1, f: 1.5, b: yes, z: null, t: 2024-01-02, s: !!str 3, o: 0o17}\n"
     ),
-    "probes twice, the last wins": "probes: [{name: a}]\nprobes: [{name: b}]\n",
+    "merge keys override": "a: &a {x: 1, y: 2}\nb: {<<: *a, x: 3}\nprobes: []\n",
     "nested probes key": "agent: {probes: [{name: a}]}\nprobes: [{name: b}]\n",
     "block scalars": "probes:\n  - body: |\n      line one\n      line two\n    name: a\n",
 }
@@ -60,6 +67,11 @@ ERRORS = {
     "bad indentation": "probes:\n  - name: a\n   url: b\n",
     "the private tag": "probes:\n  - !<tag:prober,2024:constructed> [1]\n",
     "unhashable key": "probes:\n  - {[1]: a}\n",
+    "probes twice": "probes: [{name: a}]\nprobes: [{name: b}]\n",
+    "a key twice in a probe": "probes:\n  - name: a\n    url: x\n    name: b\n",
+    "self-referencing alias": "probes:\n  - &p {name: a, json: *p}\n",
+    "nested too deep": "probes: " + "[" * 500 + "]" * 500 + "\n",
+    "number too long": "probes: " + "1" * 5000 + "\n",
 }
 
 
@@ -116,3 +128,72 @@ def test_peak_memory_does_not_grow_with_a_whole_document_of_nodes() -> None:
     streaming = peak(load_yaml)
     stock = peak(lambda t: yaml.load(t, Loader=yaml.CSafeLoader))
     assert streaming < stock / 3
+
+
+def _limit_error(text: str) -> str:
+    with pytest.raises(yaml.YAMLError) as info:
+        load_yaml(text)
+    mark = getattr(info.value, "problem_mark", None)
+    assert mark is not None
+    return f"line {mark.line + 1}: {getattr(info.value, 'problem', '')}"
+
+
+def test_a_key_written_twice_names_both_lines() -> None:
+    text = "probes:\n  - name: a\nagent: {}\nprobes:\n  - name: b\n"
+    assert _limit_error(text) == "line 4: duplicate key 'probes' (first at line 1)"
+
+
+def test_an_alias_bomb_stops_at_the_alias_budget_long_before_expanding() -> None:
+    lines = ['a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    lines += [f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 10)]
+    text = "\n".join(lines) + "\nprobes: *a9\n"
+    assert _limit_error(text).endswith(f"aliases expand to more than {MAX_ALIAS_NODES:,} nodes")
+
+
+def test_aliases_within_the_budget_load_like_the_safe_loader() -> None:
+    text = "h: &h {Authorization: x, Accept: y}\nprobes:\n" + "  - {headers: *h}\n" * 500
+    assert load_yaml(text) == yaml.safe_load(text)
+
+
+def test_nesting_stops_at_the_depth_limit_and_one_level_less_loads() -> None:
+    def nested(depth: int) -> str:  # the root mapping is one level, `probes` one more
+        return "probes: " + "[" * (depth - 1) + "]" * (depth - 1) + "\n"
+
+    assert load_yaml(nested(MAX_DEPTH)) is not None
+    assert _limit_error(nested(MAX_DEPTH + 1)) == f"line 1: nested deeper than {MAX_DEPTH} levels"
+
+
+def test_a_file_over_the_size_limit_is_refused_without_reading_it_all(tmp_path: Path) -> None:
+    path = tmp_path / "probes.yaml"
+    path.write_bytes(b"#" * (MAX_CONFIG_BYTES + 1))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert info.value.lines == [f"{path}: cannot read: larger than 16 MiB"]
+
+
+def test_dev_zero_is_a_one_line_error() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config("/dev/zero")
+    assert info.value.lines == ["/dev/zero: cannot read: larger than 16 MiB"]
+
+
+def test_a_control_character_is_reported_with_its_line_and_column(tmp_path: Path) -> None:
+    path = tmp_path / "probes.yaml"
+    path.write_text('probes:\n  - name: "é\x07"\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert info.value.lines == [
+        f"{path}: line 2 column 13, in probes.name: invalid YAML: character #x0007: "
+        "control characters are not allowed"
+    ]
+
+
+def test_load_yaml_file_is_the_bounded_loader_for_callers_off_the_event_loop(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "probes.yaml"
+    path.write_text("probes: [{name: a}]\n", encoding="utf-8")
+    assert load_yaml_file(path) == {"probes": [{"name": "a"}]}
+    path.write_text("probes: [1]\nprobes: [2]\n", encoding="utf-8")
+    with pytest.raises(YAMLFileError, match=r"^line 2 column 1: duplicate key 'probes'"):
+        load_yaml_file(path)

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from prober.config.units import format_duration, parse_duration, parse_size
+from prober.config.units import MAX_DURATION, MAX_SIZE, format_duration, parse_duration, parse_size
 
 BAD_DURATION = "use a number and a unit (ms, s, m, h, d, w), e.g. '15s'"
 NO_UNIT = "duration must be a string with a unit like '15s', '250ms', '1m', got"
@@ -259,19 +259,48 @@ def test_any_whole_number_of_milliseconds_survives_format_then_parse(ms: int) ->
 
 
 @settings(deadline=None)  # a slow CI machine is not a counterexample
-@given(st.integers(min_value=1, max_value=10**6), st.sampled_from(["ms", "s", "m", "h", "d", "w"]))
-def test_one_number_and_one_unit_is_that_many_units(count: int, unit: str) -> None:
+@given(st.sampled_from(["ms", "s", "m", "h", "d", "w"]), st.data())
+def test_one_number_and_one_unit_is_that_many_units(unit: str, data: st.DataObject) -> None:
     factor = {"ms": MS, "s": S, "m": M, "h": H, "d": D, "w": W}[unit]
+    most = min(10**6, int(MAX_DURATION / factor))  # up to the ten-year bound
+    count = data.draw(st.integers(min_value=1, max_value=most))
     assert math.isclose(parse_duration(f"{count}{unit}"), count * factor, rel_tol=1e-12)
 
 
 @settings(deadline=None)  # a slow CI machine is not a counterexample
 @given(
-    st.integers(min_value=1, max_value=10**9),
     st.sampled_from(
         [("", 1), ("B", 1), ("KB", 1000), ("KiB", 1024), ("MB", 10**6), ("MiB", 2**20)]
     ),
+    st.data(),
 )
-def test_a_size_is_its_number_times_its_unit(count: int, unit: tuple[str, int]) -> None:
+def test_a_size_is_its_number_times_its_unit(unit: tuple[str, int], data: st.DataObject) -> None:
     suffix, factor = unit
+    count = data.draw(st.integers(min_value=1, max_value=MAX_SIZE // factor))  # up to 1 GiB
     assert parse_size(f"{count}{suffix}") == count * factor
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["1" * 400 + "s", "inf", "nan", "infs", "1e400s", "9999999999999w", "3661d"],
+    ids=["400 digits", "inf", "nan", "inf seconds", "exponent", "13 digits", "past ten years"],
+)
+def test_a_duration_that_is_too_long_or_not_a_number_is_a_clean_value_error(text: str) -> None:
+    with pytest.raises(ValueError, match=r"^(invalid duration|duration .* is too long)"):
+        parse_duration(text)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["1" * 400, "1" * 400 + "MiB", 10**400, "2GiB", MAX_SIZE + 1],
+    ids=["400 digits", "400 digits MiB", "huge int", "2GiB", "one byte past 1GiB"],
+)
+def test_a_size_past_one_gib_is_a_clean_value_error(value: object) -> None:
+    with pytest.raises(ValueError, match=r"^(invalid size|size .* is too large: at most 1GiB)"):
+        parse_size(value)
+
+
+def test_format_duration_refuses_infinity_and_nan() -> None:
+    for seconds in (math.inf, math.nan):
+        with pytest.raises(ValueError, match=r"^duration must be"):
+            format_duration(seconds)

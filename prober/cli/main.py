@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import NoReturn
 
 from rich.console import Console
+from rich.text import Text
 
 from .. import __version__
-from ..config import ConfigError
+from ..config import ConfigError, printable
 from ..config.units import format_duration
 from .common import (
     EXIT_OK,
@@ -170,21 +171,28 @@ def _count(n: int, noun: str) -> str:
 # --- commands ----------------------------------------------------------------------
 def cmd_check(args: argparse.Namespace) -> int:
     config = load_or_exit(args.config, args.region, shard_or_exit(args.shard))
-    out = Console(soft_wrap=True)
+    for line in config.warnings:  # not errors: the config runs as written
+        print(f"warning: {line}", file=sys.stderr)
+    out = Console(soft_wrap=True, highlight=False)
     shard = f" in shard {config.shard}" if config.shard else ""
+    # Text, never markup: a path like `probes[/].yaml` or a target is shown as written.
     out.print(
-        f"[green]ok[/] {args.config}: {_count(len(config.probes), 'probe')}{shard}, "
-        f"{_count(len(config.slos), 'SLO')}, "
-        f"region {config.region}, metrics on {config.agent.listen}"
+        Text.assemble(
+            ("ok", "green"),
+            f" {printable(args.config)}: {_count(len(config.probes), 'probe')}{shard}, "
+            f"{_count(len(config.slos), 'SLO')}, "
+            f"region {config.region}, metrics on {config.agent.listen}",
+        )
     )
     for p in config.probes:
         slo = f" -> SLO {p.slo}" if p.slo else ""
         what = f"{len(p.steps)}-step scenario" if p.kind == "scenario" else p.method
         out.print(
-            f"  {p.name}: {what} {p.target_label} every "
-            f"{format_duration(config.interval(p))}, timeout "
-            f"{format_duration(config.timeout(p))}{slo}",
-            highlight=False,
+            Text(
+                f"  {p.name}: {what} {p.target_label} every "
+                f"{format_duration(config.interval(p))}, timeout "
+                f"{format_duration(config.timeout(p))}{slo}"
+            )
         )
     return EXIT_OK
 

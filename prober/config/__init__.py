@@ -22,7 +22,7 @@ from .fields import (
     Size,
     printable,
 )
-from .load import load_config, parse_config
+from .load import load_config, parse_config, read_config
 from .model import Config
 from .probes import (
     TLS,
@@ -88,4 +88,5 @@ __all__ = [
     "parse_listen",
     "parse_shard",
     "printable",
+    "read_config",
 ]

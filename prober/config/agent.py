@@ -10,14 +10,18 @@ from yarl import URL
 from .. import conventions as c
 from .fields import (
     DEFAULT_SECRET_QUERY_PARAMS,
+    HEADER_NAME_RE,
     LABEL_NAME_RE,
     MAX_LABEL_VALUE,
+    MAX_PROBES,
     MAX_STATIC_LABELS,
+    MAX_STEPS,
     NAME_RE,
     RESERVED_LABELS,
     USERINFO_RE,
     Duration,
     Strict,
+    printable,
 )
 
 
@@ -31,7 +35,7 @@ class AgentConfig(Strict):
     listen: str = c.DEFAULT_LISTEN
     labels: dict[str, str] = Field(default_factory=dict)
     request_id_header: str = c.DEFAULT_REQUEST_ID_HEADER
-    max_concurrency: int | None = Field(default=None, ge=1)
+    max_concurrency: int | None = Field(default=None, ge=1, le=MAX_PROBES * MAX_STEPS)
     # builtin: plain-http probes on fresh connections use prober's own lean HTTP/1.1 client
     # (half the CPU per run, timed in the socket callbacks); aiohttp: every request by aiohttp.
     http_client: Literal["builtin", "aiohttp"] = "builtin"
@@ -41,6 +45,16 @@ class AgentConfig(Strict):
     @classmethod
     def _listen(cls, value: str) -> str:
         parse_listen(value)
+        return value
+
+    @field_validator("request_id_header")
+    @classmethod
+    def _request_id_header(cls, value: str) -> str:
+        if not HEADER_NAME_RE.match(value):
+            raise ValueError(
+                f"invalid header name {printable(value)!r}: "
+                "letters, digits and !#$%&'*+-.^_`|~ only"
+            )
         return value
 
     @field_validator("region")
@@ -82,8 +96,8 @@ class TracingConfig(Strict):
     headers: dict[str, str] = Field(default_factory=dict)
     sample_ratio: float = Field(default=1.0, ge=0, le=1)
     propagate: bool = True  # send W3C traceparent/tracestate with every probe request
-    max_queue: int = Field(default=2048, ge=1)
-    batch_size: int = Field(default=512, ge=1)
+    max_queue: int = Field(default=2048, ge=1, le=1_000_000)
+    batch_size: int = Field(default=512, ge=1, le=1_000_000)
     export_interval: Duration = 2.0
     export_timeout: Duration = 5.0
 

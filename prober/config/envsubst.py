@@ -17,6 +17,9 @@ _REF = re.compile(r"\$\$|\$\{([^}]*)\}|\$\{")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Keys under which a substituted value is treated as a secret.
 _SECRET_CONTEXT = ("headers", "body", "json", "password", "token", "secret")
+# A `${file:…}` holds a token, a password or a small body: past this it is a mistake
+# (a 50 MB file would land in every request's headers).
+MAX_FILE_REF_BYTES = 64 * 1024
 
 
 @dataclass
@@ -72,9 +75,19 @@ def _resolve(
         file = Path(ref[5:])
         file = file if file.is_absolute() else base / file
         try:
-            value = file.read_text(encoding="utf-8").rstrip("\r\n")
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            with file.open("rb") as f:  # bounded: /dev/zero or a log file is not a token
+                data = f.read(MAX_FILE_REF_BYTES + 1)
+            if len(data) > MAX_FILE_REF_BYTES:
+                raise ValueError(f"larger than {MAX_FILE_REF_BYTES // 1024} KiB")
+            value = data.decode("utf-8").rstrip("\r\n")
+        except (OSError, ValueError) as exc:
+            reason = (
+                exc.strerror or type(exc).__name__
+                if isinstance(exc, OSError)
+                else "not UTF-8 text"
+                if isinstance(exc, UnicodeDecodeError)
+                else str(exc)
+            )
             out.errors.append((path, f"cannot read secret file {str(file)!r}: {reason}"))
             return None
         out.secrets.add(value) if len(value) >= 4 else None

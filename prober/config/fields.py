@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Annotated
 
@@ -18,12 +19,16 @@ MAX_PROBES = 10_000  # the size bench/ measures memory and /metrics render time 
 MAX_STEPS = 20
 MAX_STATIC_LABELS = 10
 MAX_LABEL_VALUE = 128
+MAX_URL = 8192  # characters: what common servers accept in a request line
+MAX_HEADERS = 100  # per request
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 LABEL_NAME_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 HEADER_NAME_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")  # an RFC 9110 token
 TARGET_RE = re.compile(r"^[A-Za-z0-9_.:\[\]-]{1,128}$")
 USERINFO_RE = re.compile(r"[^/@]*@")
+_HOST_LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
+_HOSTNAME_RE = re.compile(rf"^{_HOST_LABEL}(?:\.{_HOST_LABEL})*\.?$")
 _STATUS_RANGE = re.compile(r"^([1-5])xx$|^(\d{3})-(\d{3})$|^(\d{3})$")
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 RESERVED_LABELS = frozenset(
@@ -56,30 +61,51 @@ DEFAULT_SECRET_QUERY_PARAMS = (
 )
 
 
+def printable(text: str) -> str:
+    """`text` with control characters and line breaks escaped: a message stays one line."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
+MAX_SHOWN = 80  # characters of one value (a word, a quoted string) in an error line
+MAX_LINE = 400  # characters of a whole error line
+_LONG_WORD = re.compile(rf"\S{{{MAX_SHOWN + 1},}}")
+
+
+def bounded_line(line: str) -> str:
+    """`line` as one short printable line: a 50 MB probe name must not make a 100 MB message.
+
+    After the file name (kept whole: the OS bounds it), every value longer than
+    MAX_SHOWN keeps its start and end around an ellipsis, and what is left keeps at
+    most MAX_LINE characters: its start (the field) and its end (what is wrong).
+    Applied after redaction, so a secret is replaced whole before anything is cut.
+    """
+    line = printable(line)
+    head, sep, rest = line.partition(": ")
+    if not sep or len(head) > 4096:
+        head, sep, rest = "", "", line
+    if len(rest) <= MAX_SHOWN:
+        return line
+    rest = _LONG_WORD.sub(lambda m: f"{m[0][: MAX_SHOWN - 20]}…{m[0][-19:]}", rest)
+    if len(rest) > MAX_LINE:
+        rest = f"{rest[: MAX_LINE // 2]} … {rest[-(MAX_LINE // 2 - 3) :]}"
+    return f"{head}{sep}{rest}"
+
+
 class ConfigError(Exception):
-    """A config that cannot be used. `lines` are complete, one-line messages."""
+    """A config that cannot be used. `lines` are complete, one-line messages, bounded."""
 
     def __init__(self, lines: list[str]) -> None:
-        super().__init__("\n".join(lines))
-        self.lines = lines
+        self.lines = [bounded_line(line) for line in lines]
+        super().__init__("\n".join(self.lines))
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-def _compile_regex(value: object) -> re.Pattern[str]:
-    if isinstance(value, re.Pattern):
-        return value
-    if not isinstance(value, str):
-        raise ValueError(f"regex must be a string, got {value!r}")
-    try:
-        return re.compile(value)
-    except re.error as exc:
-        raise ValueError(f"invalid regex {value!r}: {exc}") from None
-
-
-Regex = Annotated[re.Pattern[str], BeforeValidator(_compile_regex)]
+    # inf and nan pass `gt`/`le` bounds or compare false everywhere: never a setting.
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
+    )
 
 
 def _parse_status(value: object) -> tuple[tuple[int, int], ...]:
@@ -116,11 +142,34 @@ StatusSet = Annotated[tuple[tuple[int, int], ...], BeforeValidator(_parse_status
 TEMPLATE_RE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
 
-def printable(text: str) -> str:
-    """`text` with control characters and line breaks escaped: a message stays one line."""
-    if text.isprintable():
-        return text
-    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+def host_problem(raw_host: str) -> str | None:
+    """What is wrong with a URL's host (IDNA-encoded, as yarl's `raw_host`), or None.
+
+    yarl accepts `[::g]` and `a b` as hosts; the request would fail on every run.
+    """
+    if ":" in raw_host:
+        try:
+            ipaddress.IPv6Address(raw_host.split("%", 1)[0])
+        except ValueError:
+            return "is not a valid IPv6 address"
+        return None
+    if len(raw_host) > 253 or not _HOSTNAME_RE.match(raw_host):
+        return "is not a valid host name: letters, digits, '-', '_' and dots only"
+    return None
+
+
+# A JSON path: `a.b[0].c`, names without dots or brackets, indexes in brackets.
+_JSON_STEP = r"(?:[^.\[\]]+|\[\d{1,9}\])"
+JSON_PATH_RE = re.compile(rf"^{_JSON_STEP}(?:\.[^.\[\]]+|\[\d{{1,9}}\])*$")
+
+
+def check_json_path(value: str) -> str:
+    if not JSON_PATH_RE.match(value):
+        raise ValueError(
+            f"invalid JSON path {value!r}: names joined by '.', indexes in brackets, "
+            "e.g. 'metadata.tags[0]'"
+        )
+    return value
 
 
 SHARED_EXPECT = "shared_expect"  # validation context: Expect -> the one instance to use

@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
+import difflib
 import os
+import types
+import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from yarl import URL
 
 from ..redact import Redactor
-from .checks import check_references, iter_requests
+from .checks import check_raw, check_references, iter_requests, literal_credentials
 from .envsubst import substitute
 from .fields import MAX_PROBES, SHARED_EXPECT, TEMPLATE_RE, ConfigError, printable
 from .model import Config
-from .probes import PROBE_KIND_TAGS
+from .probes import PROBE_KIND_TAGS, ProbeConfig, ScenarioConfig
 from .shard import Shard, select
-from .yaml_loader import load_yaml
+from .yaml_loader import YAMLFileError, load_yaml_file
 
 
 def load_config(
@@ -35,23 +37,20 @@ def load_config(
     the per-agent probe limit, which a config for many shards exceeds.
     """
     env = os.environ if env is None else env
-    path = Path(path)
-    name = str(path)
+    return parse_config(
+        read_config(path), str(path), env, Path(path).parent, region, shard=shard, fleet=fleet
+    )
+
+
+def read_config(path: str | Path) -> object:
+    """The parsed YAML of a config file, within the loader's bounds (size, depth, aliases).
+
+    Blocking: the agent's reload calls it off the event loop, then `parse_config`.
+    """
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError([f"{name}: file not found"]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        raise ConfigError([f"{name}: cannot read: {reason}"]) from None
-    try:
-        raw = load_yaml(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1} column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError([f"{name}: {where}invalid YAML: {problem}"]) from None
-    return parse_config(raw, name, env, path.parent, region, shard=shard, fleet=fleet)
+        return load_yaml_file(path)
+    except YAMLFileError as exc:
+        raise ConfigError([f"{path}: {exc.reason}"]) from None
 
 
 def parse_config(
@@ -66,14 +65,18 @@ def parse_config(
 ) -> Config:
     if not isinstance(raw, dict):
         raise ConfigError([f"{name}: expected a mapping with 'probes' at the top level"])
+    warnings = tuple(f"{name}: {line}" for line in literal_credentials(raw))
     tree, subst = substitute(raw, env, base_dir)
     redactor = Redactor(subst.secrets)
-    if subst.errors:
-        raise ConfigError([f"{name}: {p}: {redactor(m)}" for p, m in subst.errors])
+    # A reference that did not resolve is reported, and validation goes on without it:
+    # one `check` shows every problem. Errors under an unresolved value would only echo it.
+    lines = [f"{name}: {p}: {redactor(m)}" for p, m in subst.errors]
+    unresolved = tuple(p for p, _ in subst.errors)
     assert isinstance(tree, dict)
     agent = tree.get("agent") or {}
     if not isinstance(agent, dict):
-        raise ConfigError([f"{name}: agent: expected a mapping (region, listen, labels, ...)"])
+        lines.append(f"{name}: agent: expected a mapping (region, listen, labels, ...)")
+        raise ConfigError(lines)
     agent = dict(agent)
     if region or env.get("PROBER_REGION"):
         agent["region"] = region or env["PROBER_REGION"]
@@ -91,10 +94,17 @@ def parse_config(
         )
     try:
         config = Config.model_validate(
-            {**tree, "source": name, "redactor": redactor}, context={SHARED_EXPECT: {}}
+            {**tree, "source": name, "redactor": redactor, "warnings": warnings},
+            context={SHARED_EXPECT: {}},
         )
     except ValidationError as exc:
-        raise ConfigError([format_error(name, tree, e, redactor) for e in exc.errors()]) from None
+        lines += [
+            format_error(name, tree, e, redactor)
+            for e in exc.errors()
+            if not _under(e["loc"], unresolved)
+        ]
+        lines += [f"{name}: {redactor(line)}" for line in check_raw(tree)]
+        raise ConfigError(lines) from None
     # URL userinfo is a secret wherever it came from.
     for request in iter_requests(config):
         url = URL(TEMPLATE_RE.sub("x", request.url))
@@ -104,9 +114,9 @@ def parse_config(
         for header in request.headers.values():
             if len(header) >= 4 and not TEMPLATE_RE.fullmatch(header):
                 redactor.add(header)
-    errors = check_references(config)
-    if errors:
-        raise ConfigError([f"{name}: {redactor(line)}" for line in errors])
+    lines += [f"{name}: {redactor(line)}" for line in check_references(config)]
+    if lines:
+        raise ConfigError(lines)
     return config if fleet else for_shard(config, shard)
 
 
@@ -127,6 +137,23 @@ def for_shard(config: Config, shard: Shard | None) -> Config:
     if shard is None:
         return config
     return config.model_copy(update={"probes": probes, "shard": shard})
+
+
+def _under(loc: tuple[str | int, ...], paths: tuple[str, ...]) -> bool:
+    """Whether a validation error's location lies at or under one of envsubst's paths."""
+    if not paths:
+        return False
+    text, after_index = "", False
+    for item in loc:
+        if after_index and item in PROBE_KIND_TAGS:  # the union's tag, not a field
+            after_index = False
+            continue
+        after_index = isinstance(item, int)
+        if isinstance(item, int):
+            text += f"[{item}]"
+        elif not item.startswith(("function-", "json-or-")):
+            text += f".{item}" if text else item
+    return any(text == p or text.startswith((p + ".", p + "[")) for p in paths)
 
 
 _MESSAGES = {
@@ -158,9 +185,69 @@ def format_error(name: str, tree: dict[str, Any], error: Any, redactor: Redactor
             node = node.get(item) if isinstance(node, dict) else None
     field = "".join(parts) or "(top level)"
     message = _MESSAGES.get(error["type"]) or str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden" and (close := _nearest_field(loc)):
+        message += f"; did you mean {close}?"
     if error["type"] == "missing" and loc == ("probes",):
         message = "missing required field: list at least one probe"
     if error["type"] == "union_tag_invalid":
         field += ".kind"
         message = f"unknown kind {error['ctx']['tag']!r}: use http or scenario"
     return f"{name}: {field}: {redactor(message)}"
+
+
+_INTERNAL_FIELDS = frozenset({"source", "redactor", "warnings"})
+
+
+def _nearest_field(loc: tuple[str | int, ...]) -> str | None:
+    """The valid field name closest to the unknown one at `loc`: `expct` -> `expect`."""
+    model = _model_at(loc[:-1])
+    if model is None or not isinstance(loc[-1], str):
+        return None
+    names = [
+        field.alias or key
+        for key, field in model.model_fields.items()
+        if key not in _INTERNAL_FIELDS
+    ]
+    close = difflib.get_close_matches(loc[-1], names, n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def _model_at(loc: tuple[str | int, ...]) -> type[BaseModel] | None:
+    """The model class whose fields the mapping at `loc` holds, following the annotations."""
+    tp: Any = Config
+    for item in loc:
+        tp = _unwrap(tp)
+        if item in PROBE_KIND_TAGS and _is_union(tp):
+            tp = ProbeConfig if item == "http" else ScenarioConfig
+            continue
+        if isinstance(tp, type) and issubclass(tp, BaseModel) and isinstance(item, str):
+            field = next((f for k, f in tp.model_fields.items() if item in (k, f.alias)), None)
+            if field is None:
+                return None
+            tp = field.annotation
+        elif typing.get_origin(tp) in (tuple, list) and isinstance(item, int):
+            tp = typing.get_args(tp)[0]
+        elif typing.get_origin(tp) is dict:
+            tp = typing.get_args(tp)[1]
+        else:
+            return None
+    tp = _unwrap(tp)
+    return tp if isinstance(tp, type) and issubclass(tp, BaseModel) else None
+
+
+def _is_union(tp: Any) -> bool:
+    return typing.get_origin(tp) in (typing.Union, types.UnionType)
+
+
+def _unwrap(tp: Any) -> Any:
+    """Annotated[X, ...] -> X; X | None -> X; a union of several models stays a union."""
+    while True:
+        if typing.get_origin(tp) is typing.Annotated:
+            tp = typing.get_args(tp)[0]
+        elif _is_union(tp):
+            args = [a for a in typing.get_args(tp) if a is not type(None)]
+            if len(args) != 1:
+                return tp
+            tp = args[0]
+        else:
+            return tp

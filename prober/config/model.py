@@ -7,7 +7,7 @@ from pydantic import ConfigDict, Field, field_validator
 from .. import conventions as c
 from ..redact import Redactor
 from .agent import AgentConfig, Defaults, TracingConfig
-from .fields import MAX_PROBES, Strict
+from .fields import MAX_PROBES, Strict, bounded_line
 from .probes import AnyProbe, ProbeConfig, ScenarioConfig
 from .shard import MAX_SHARDS, Shard
 from .slos import SLOConfig
@@ -24,8 +24,14 @@ class Config(Strict):
     redactor: Redactor = Field(default_factory=Redactor, exclude=True)
     # The shard this agent runs (load_config filtered `probes` to it); None: all of them.
     shard: Shard | None = Field(default=None, exclude=True)
+    warnings: tuple[str, ...] = Field(default=(), exclude=True)  # for `check` to print
 
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    @field_validator("warnings")
+    @classmethod
+    def _bounded(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(bounded_line(line) for line in value)
 
     @field_validator("probes")
     @classmethod

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from functools import cached_property
+import ssl
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -12,19 +13,23 @@ from yarl import URL
 from .fields import (
     HEADER_NAME_RE,
     HTTP_METHODS,
+    MAX_HEADERS,
     MAX_STEPS,
+    MAX_URL,
     SHARED_EXPECT,
     TARGET_RE,
     TEMPLATE_RE,
     USERINFO_RE,
     Duration,
-    Regex,
     Size,
     StatusSet,
     Strict,
+    check_json_path,
     check_name,
+    host_problem,
     printable,
 )
+from .regex import Regex
 
 
 class JSONAssertion(Strict):
@@ -34,6 +39,11 @@ class JSONAssertion(Strict):
     equals: Any = None
     exists: bool | None = None
     matches: Regex | None = None
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        return check_json_path(value)
 
     @model_validator(mode="after")
     def _one_check(self) -> JSONAssertion:
@@ -69,11 +79,52 @@ class TLS(Strict):
     def _files(self) -> TLS:
         if self.key_file and not self.cert_file:
             raise ValueError("key_file needs cert_file")
+        stamps = []
         for name in ("ca_file", "cert_file", "key_file"):
             path = getattr(self, name)
             if path is not None and not path.is_file():
                 raise ValueError(f"{name} {str(path)!r} does not exist or is not a file")
+            if path is not None and path.stat().st_size > MAX_TLS_FILE_BYTES:
+                raise ValueError(f"{name} {str(path)!r} is larger than 1 MiB: not a PEM file")
+            stamp = path.stat() if path is not None else None
+            stamps.append((path, stamp.st_mtime_ns, stamp.st_size) if stamp else None)
+        if problem := _tls_problem(*stamps):
+            raise ValueError(problem)
         return self
+
+
+MAX_TLS_FILE_BYTES = 1024 * 1024
+
+
+def _no_password() -> bytes:
+    raise ValueError("encrypted")  # the agent has no way to ask: refuse instead of prompting
+
+
+@lru_cache(maxsize=256)  # keyed on (path, mtime, size): ten thousand probes share one CA
+def _tls_problem(
+    ca: tuple[Path, int, int] | None,
+    cert: tuple[Path, int, int] | None,
+    key: tuple[Path, int, int] | None,
+) -> str | None:
+    """Load the files as the agent will, into an SSLContext: `check` passes only what runs."""
+    ctx = ssl.create_default_context()
+    if ca is not None:
+        try:
+            ctx.load_verify_locations(cafile=str(ca[0]))
+        except (ssl.SSLError, OSError, ValueError):
+            return f"ca_file {str(ca[0])!r} is not a PEM certificate (or bundle)"
+    if cert is not None:
+        try:
+            ssl.create_default_context().load_verify_locations(cafile=str(cert[0]))
+        except (ssl.SSLError, OSError, ValueError):
+            return f"cert_file {str(cert[0])!r} is not a PEM certificate"
+        try:
+            ctx.load_cert_chain(str(cert[0]), str(key[0]) if key else None, _no_password)
+        except (ssl.SSLError, OSError, ValueError):
+            if key is None:
+                return f"cert_file {str(cert[0])!r} holds no private key: give key_file"
+            return f"key_file {str(key[0])!r} is not the unencrypted PEM private key of cert_file"
+    return None
 
 
 def _host_label(url: URL) -> str:
@@ -116,6 +167,19 @@ class RequestConfig(Strict):
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
+        if len(value) > MAX_URL:  # the URL may hold a secret: described, not shown
+            raise ValueError(f"the URL is {len(value)} characters long, at most {MAX_URL}")
+        bare = TEMPLATE_RE.sub("x", value)
+        if "{{" in bare:
+            raise ValueError(
+                "'{{' that does not start a {{variable}} "
+                "(a name of letters, digits and '_', closed by '}}')"
+            )
+        if any(ch.isspace() or not ch.isprintable() for ch in bare):
+            raise ValueError(
+                "the URL has a space, a line break or a control character: "
+                "percent-encode it (a space is %20)"
+            )
         scheme, sep, rest = value.partition("://")
         authority = rest.split("/", 1)[0].split("?", 1)[0]
         for part, text in (("scheme", scheme if sep else ""), ("host", authority)):
@@ -134,11 +198,17 @@ class RequestConfig(Strict):
             raise ValueError(
                 f"must be an absolute http:// or https:// URL with a host, got {shown}"
             )
+        if problem := host_problem(url.raw_host or ""):
+            raise ValueError(f"the host {printable(url.raw_host or '')!r} {problem}")
+        if url.explicit_port == 0:
+            raise ValueError("port 0 is not a port to connect to: use 1-65535")
         return value
 
     @field_validator("headers")
     @classmethod
     def _header_syntax(cls, value: dict[str, str]) -> dict[str, str]:
+        if len(value) > MAX_HEADERS:
+            raise ValueError(f"at most {MAX_HEADERS} headers, got {len(value)}")
         for name, text in value.items():
             if not HEADER_NAME_RE.match(name):
                 raise ValueError(
@@ -147,6 +217,11 @@ class RequestConfig(Strict):
                 )
             if any(ch in text for ch in "\r\n\0"):  # the value may be a secret: not shown
                 raise ValueError(f"header {name}: the value has a line break or a NUL byte")
+            if any((ch != "\t" and not " " <= ch <= "\xff") or ch == "\x7f" for ch in text):
+                raise ValueError(
+                    f"header {name}: the value has a control character or a character "
+                    "beyond Latin-1, which HTTP/1.1 cannot send"
+                )
         return value
 
     @model_validator(mode="after")
@@ -215,6 +290,11 @@ class Capture(Strict):
     json_path: str | None = Field(default=None, alias="json")
     header: str | None = None
     regex: Regex | None = None
+
+    @field_validator("json_path")
+    @classmethod
+    def _path(cls, value: str | None) -> str | None:
+        return None if value is None else check_json_path(value)
 
     @model_validator(mode="after")
     def _one_source(self) -> Capture:

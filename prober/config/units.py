@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import math
 import re
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+# Bounds: a number with more digits, or a total beyond these, is a typo (or an attack on
+# float conversion), never a setting.
+MAX_DURATION = 3660 * 86400.0  # ten years: longer than any SLO period or window
+MAX_SIZE = 1024**3  # 1 GiB: no probe reads a larger body
+_DURATION_PART = re.compile(r"(\d{1,12}(?:\.\d{1,9})?)(ms|s|m|h|d|w)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
-_SIZE = re.compile(r"^(\d+)\s*(B|KB|KiB|MB|MiB|GB|GiB)?$")
+_SIZE = re.compile(r"^(\d{1,13})\s*(B|KB|KiB|MB|MiB|GB|GiB)?$")
 _SIZE_FACTORS = {
     None: 1,
     "B": 1,
@@ -38,6 +43,8 @@ def parse_duration(value: object) -> float:
         )
     if total <= 0:
         raise ValueError(f"duration {value!r} must be greater than zero")
+    if not math.isfinite(total) or total > MAX_DURATION:
+        raise ValueError(f"duration {value!r} is too long: at most 3660d (ten years)")
     return round(total, 9)  # 350 * 0.001 is 0.35000000000000003: keep bucket bounds exact
 
 
@@ -45,6 +52,8 @@ def format_duration(seconds: float) -> str:
     """90.0 -> '1m30s'; the largest units first, as Prometheus writes ranges."""
     if seconds <= 0:
         raise ValueError("duration must be positive")
+    if not math.isfinite(seconds):
+        raise ValueError("duration must be finite")
     ms = round(seconds * 1000)
     out = []
     for unit, size in (
@@ -65,12 +74,15 @@ def parse_size(value: object) -> int:
     """`'1MiB'` -> 1048576; an int is taken as bytes."""
     if isinstance(value, bool):
         raise ValueError(f"size must be bytes or a string like '1MiB', got {value!r}")
+    size = 0
     if isinstance(value, int):
         if value <= 0:
             raise ValueError("size must be greater than zero")
-        return value
-    if isinstance(value, str) and (m := _SIZE.match(value.strip())):
+        size = value
+    elif isinstance(value, str) and (m := _SIZE.match(value.strip())):
         size = int(m.group(1)) * _SIZE_FACTORS[m.group(2)]
-        if size > 0:
-            return size
+    if size > MAX_SIZE:
+        raise ValueError(f"size {value!r} is too large: at most 1GiB")
+    if size > 0:
+        return size
     raise ValueError(f"invalid size {value!r}: use bytes or a unit (KiB, MiB, KB, MB), e.g. '1MiB'")

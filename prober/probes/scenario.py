@@ -10,7 +10,6 @@ the service answered, but with data other than what was just written.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +17,7 @@ from opentelemetry.trace import SpanKind
 from yarl import URL
 
 from ..config import Expect, JSONAssertion
+from ..config.regex import Regex
 from ..conventions import Outcome
 from ..model import ProbeResult, RunContext, StepResult
 from ..redact import REDACTED, one_line, safe_url, scrub, url_secrets
@@ -121,6 +121,17 @@ class _Step:
         t = self._templated
         if not (t.json_fields or t.body_regex or t.body_not_regex):
             return ()
+        try:
+            return self._render_checks(t, variables)
+        except ValueError:  # RE2 refuses a pattern past its memory bound: a huge captured value
+
+            def too_large(body: bytes) -> str:
+                return "a regex with variables is too large to compile with their values"
+
+            return (too_large,)
+
+    @staticmethod
+    def _render_checks(t: Expect, variables: Mapping[str, Any]) -> tuple[Check, ...]:
         rendered = Expect.model_construct(
             status=t.status,
             json_fields=tuple(
@@ -157,10 +168,9 @@ class _Step:
                     return f"capture {var}: header {spec.header} missing"
             else:
                 assert spec.regex is not None
-                match = spec.regex.search(ex.body.decode("utf-8", errors="replace"))
-                if match is None:
+                value = spec.regex.capture(ex.body.decode("utf-8", errors="replace"))
+                if value is None:
                     return f"capture {var}: no match for /{spec.regex.pattern}/"
-                value = match.group(1) if match.re.groups else match.group(0)
             variables[var] = value
         return ""
 
@@ -171,7 +181,7 @@ def _split_expect(expect: Expect) -> tuple[Expect, Expect]:
     def templated(a: JSONAssertion) -> bool:
         return bool(references(a.equals) or (a.matches is not None and references(a.matches)))
 
-    def has_vars(p: re.Pattern[str] | None) -> bool:
+    def has_vars(p: Regex | None) -> bool:
         return p is not None and bool(references(p))
 
     static = expect.model_copy(

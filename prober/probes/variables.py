@@ -7,7 +7,6 @@ to a number); anywhere else the value is written into the text.
 
 from __future__ import annotations
 
-import re
 import secrets
 import time
 import uuid
@@ -15,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..config import TEMPLATE_RE
+from ..config.regex import Regex, escape
 
 
 def builtins(run_id: str, region: str, probe: str) -> dict[str, Any]:
@@ -50,16 +50,16 @@ def render_value(value: Any, variables: Mapping[str, Any]) -> Any:
     return value
 
 
-def render_regex(pattern: str, variables: Mapping[str, Any]) -> re.Pattern[str]:
-    """A regex with variables: their values match literally, never as regex syntax."""
-    return re.compile(TEMPLATE_RE.sub(lambda m: re.escape(_text(variables[m.group(1)])), pattern))
+def render_regex(pattern: str, variables: Mapping[str, Any]) -> Regex:
+    """A regex with variables: their values match literally (RE2-escaped), never as syntax."""
+    return Regex(TEMPLATE_RE.sub(lambda m: escape(_text(variables[m.group(1)])), pattern))
 
 
 def references(value: Any) -> set[str]:
     """Every variable a piece of config refers to."""
     if isinstance(value, str):
         return set(TEMPLATE_RE.findall(value))
-    if isinstance(value, re.Pattern):
+    if isinstance(value, Regex):
         return set(TEMPLATE_RE.findall(value.pattern))
     if isinstance(value, list | tuple):
         return set().union(*(references(v) for v in value)) if value else set()
