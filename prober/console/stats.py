@@ -17,6 +17,10 @@ from ..config import Config, SLOConfig
 from ..conventions import Outcome
 from ..model import ProbeResult
 
+# Distinct failure reasons kept per probe: errors that embed run-time values (a nonce, a
+# port) could otherwise grow without bound in a long-running live view.
+MAX_DISTINCT_ERRORS = 200
+
 
 def percentile(sorted_values: Sequence[float], q: float) -> float:
     """Nearest-rank percentile of already sorted values; nan when empty."""
@@ -24,6 +28,15 @@ def percentile(sorted_values: Sequence[float], q: float) -> float:
         return math.nan
     rank = max(1, math.ceil(q / 100 * len(sorted_values)))
     return sorted_values[rank - 1]
+
+
+@dataclass(frozen=True)
+class TopError:
+    """A probe's most frequent failure: its (redacted) error, failing step, and count."""
+
+    error: str
+    step: str
+    count: int
 
 
 @dataclass
@@ -51,6 +64,7 @@ class ProbeStats:
     success_durations: deque[float] = field(default_factory=deque)
     last: ProbeResult | None = None
     steps: dict[str, StepStats] = field(default_factory=dict)
+    errors: Counter[tuple[str, str]] = field(default_factory=Counter)  # (error, step) of failures
 
     def __post_init__(self) -> None:
         self.durations = deque(maxlen=self.window)
@@ -62,9 +76,21 @@ class ProbeStats:
         self.durations.append(result.duration)
         if result.success:
             self.success_durations.append(result.duration)
+        else:
+            key = (result.error or result.outcome.value, result.step)
+            if key in self.errors or len(self.errors) < MAX_DISTINCT_ERRORS:
+                self.errors[key] += 1
         self.last = result
         for step in result.steps:
             self.steps.setdefault(step.name, StepStats()).add(step.outcome.value, step.duration)
+
+    @property
+    def top_error(self) -> TopError | None:
+        """The most frequent failure reason (first seen wins a tie), or None."""
+        if not self.errors:
+            return None
+        (error, step), count = self.errors.most_common(1)[0]
+        return TopError(error, step, count)
 
     @property
     def success_ratio(self) -> float:
@@ -140,3 +166,13 @@ class StatsSink:
     @property
     def violated(self) -> bool:
         return any(s.verdict() for s in self.by_probe.values())
+
+    @property
+    def no_data(self) -> list[str]:
+        """Probes that completed no run: nothing to judge them on."""
+        return [name for name, s in self.by_probe.items() if not s.runs]
+
+    @property
+    def verdict(self) -> str:
+        """`violated` beats `no_data` (a violation is a verdict), which beats `ok`."""
+        return "violated" if self.violated else ("no_data" if self.no_data else "ok")
