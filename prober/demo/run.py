@@ -6,7 +6,10 @@ import argparse
 import asyncio
 import contextlib
 import os
+import shlex
+import shutil
 import signal
+import sys
 import tempfile
 import time
 from importlib import resources
@@ -37,15 +40,40 @@ def bundled_config() -> Path:
 
 
 def demo_config(path: Path, url: str, interval: float, region: str | None) -> Config:
-    """The bundled config pointed at the simulated service, at a demo-friendly pace."""
+    """The bundled config pointed at the simulated service, at a demo-friendly pace.
+
+    Every request gets `interval` (a scenario one interval per step) and 80% of it as
+    its timeout: the slow stage (up to 0.65 s a request) is then slow, not down, so it
+    fires latency alerts and never the availability page, which is the error burst's.
+    """
     config = load_config(path, env={**os.environ, "UMS_URL": url}, region=region)
-    probes = tuple(
-        p.model_copy(
-            update={"interval": interval, "timeout": min(config.timeout(p), interval * 0.8)}
+    probes = []
+    for p in config.probes:
+        every = interval * max(1, len(p.steps) if p.kind == "scenario" else 1)
+        probes.append(
+            p.model_copy(update={"interval": every, "timeout": min(config.timeout(p), every * 0.8)})
         )
-        for p in config.probes
-    )
-    return config.model_copy(update={"probes": probes})
+    return config.model_copy(update={"probes": tuple(probes)})
+
+
+def runnable_command(config: str) -> str:
+    """`prober once -c FILE` as this shell can run it: `prober` when that is what is on
+    PATH, else the path this process was started by (`.venv/bin/prober` after the quick
+    start, which installs prober without activating the venv)."""
+    argv0 = sys.argv[0]
+    on_path = shutil.which("prober")
+    if argv0.endswith("__main__.py"):  # python -m prober
+        exe = sys.executable or "python3"
+        program = f"{exe} -m prober"
+    elif on_path and os.path.exists(argv0) and os.path.samefile(on_path, argv0):
+        program = "prober"
+    else:
+        program = os.path.relpath(argv0)
+        if program.startswith(os.pardir):
+            program = os.path.abspath(argv0)
+        elif os.sep not in program:
+            program = f".{os.sep}{program}"
+    return f"{shlex.quote(program) if ' ' in program else program} once -c {shlex.quote(config)}"
 
 
 def _service(args: argparse.Namespace) -> UserMetadataService:
@@ -103,7 +131,7 @@ async def run_demo(args: argparse.Namespace) -> int:
     board: AlertBoard | None = None
     stack: Stack | None = None
     if args.with_prometheus:
-        board = AlertBoard()
+        board = AlertBoard(stage=lambda: service.stage)
         try:
             stack = await board.start_stack(config, metrics_port, Path(tempfile.mkdtemp()))
         except (OSError, RuntimeError, TimeoutError) as exc:
@@ -143,8 +171,13 @@ async def run_demo(args: argparse.Namespace) -> int:
         else:
             console.print(f"prober demo: service {url}, metrics {metrics_url}")
             last_print = started
+            printed = 0  # alert changes printed so far, one line each as they arrive
             while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
                 await _wait(stop, 0.5)
+                if board is not None:
+                    for notice in board.changes_since(printed):
+                        console.print(f"alert: {board.change_line(notice)}", highlight=False)
+                    printed = board.changes_total
                 if time.monotonic() - last_print >= 15:
                     last_print = time.monotonic()
                     console.print(view())
@@ -159,9 +192,13 @@ async def run_demo(args: argparse.Namespace) -> int:
         await metrics_runner.cleanup()
         await service.close(service_runner)
     console.print(view())
+    shown = str(path) if path.is_absolute() else args.config
+    command = runnable_command(shown)
     console.print(
-        f"{service.requests} requests served; run `prober once -c {args.config}` "
-        "against a real service, or `prober run` to keep probing."
+        f"{service.requests} requests served. Next, against your service (the bundled config "
+        f"probes $UMS_URL, default http://127.0.0.1:8089):\n{command}",
+        highlight=False,
+        soft_wrap=True,
     )
     return 0
 
