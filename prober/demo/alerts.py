@@ -50,7 +50,11 @@ class AlertBoard:
         self._runner: web.AppRunner | None = None
 
     async def _receive(self, request: web.Request) -> web.Response:
-        message: dict[str, Any] = await request.json()
+        self.receive(await request.json())
+        return web.Response(text="ok")
+
+    def receive(self, message: dict[str, Any]) -> None:
+        """One Alertmanager webhook message: keep each alert's latest state, log changes."""
         for alert in message.get("alerts", []):
             labels = alert.get("labels", {})
             key = tuple(labels.get(k, "") for k in ("alertname", "slo", "sli", "region"))
@@ -68,7 +72,6 @@ class AlertBoard:
                 self.changes.append(notice)
                 self.changes_total += 1
                 self.notices[key] = notice
-        return web.Response(text="ok")
 
     def changes_since(self, seen: int) -> list[Notice]:
         """Status changes after the first `seen` (as many as are still kept)."""

@@ -176,7 +176,9 @@ async def run_demo(args: argparse.Namespace) -> int:
                 await _wait(stop, 0.5)
                 if board is not None:
                     for notice in board.changes_since(printed):
-                        console.print(f"alert: {board.change_line(notice)}", highlight=False)
+                        console.print(
+                            f"alert: {board.change_line(notice)}", markup=False, highlight=False
+                        )
                     printed = board.changes_total
                 if time.monotonic() - last_print >= 15:
                     last_print = time.monotonic()
