@@ -55,9 +55,9 @@ def top_error_text(stats: ProbeStats, width: int = 60) -> Text:
     return Text.assemble((error, "red"), (f" ×{top.count}", "dim"))
 
 
-def verdict_text(stats: ProbeStats) -> Text:
+def verdict_text(stats: ProbeStats, live: bool = False) -> Text:
     if not stats.runs:
-        return Text(NO_VERDICT, style="yellow")
+        return Text("waiting for its first run" if live else NO_VERDICT, style="yellow")
     problems = stats.verdict()
     if problems:
         return Text("violated: " + "; ".join(problems), style="bold red")
@@ -107,7 +107,7 @@ def summary_table(sink: StatsSink, title: str = "", latest: bool = False) -> Tab
                 else "-"
             )
         row.append(top_error_text(stats))
-        row.append(verdict_text(stats))
+        row.append(verdict_text(stats, live=latest))
         table.add_row(*row)
     return table
 
