@@ -93,6 +93,15 @@ class ProbeStats:
         return TopError(error, step, count)
 
     @property
+    def failing_step(self) -> str | None:
+        """The scenario step that failed most often, or None."""
+        steps: Counter[str] = Counter()
+        for (_, step), count in self.errors.items():
+            if step:
+                steps[step] += count
+        return steps.most_common(1)[0][0] if steps else None
+
+    @property
     def success_ratio(self) -> float:
         return self.outcomes[Outcome.SUCCESS.value] / self.runs if self.runs else math.nan
 

@@ -165,6 +165,7 @@ def summary_json(sink: StatsSink) -> dict[str, Any]:
             "top_error": None
             if top is None
             else {"error": top.error, "step": top.step or None, "count": top.count},
+            "failing_step": s.failing_step,
             "violations": s.verdict(),
             "verdict": "no_data" if not s.runs else ("violated" if s.verdict() else "ok"),
         }

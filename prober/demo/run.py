@@ -56,24 +56,23 @@ def demo_config(path: Path, url: str, interval: float, region: str | None) -> Co
     return config.model_copy(update={"probes": tuple(probes)})
 
 
-def runnable_command(config: str) -> str:
-    """`prober once -c FILE` as this shell can run it: `prober` when that is what is on
-    PATH, else the path this process was started by (`.venv/bin/prober` after the quick
-    start, which installs prober without activating the venv)."""
+def next_steps(config: str) -> str:
+    """What to type next, as this shell can run it: `prober ...` when this `prober` is the
+    one on PATH; after `source .../activate` when it lives in a venv not activated (the
+    quick start installs into .venv without touching the shell); else by its path."""
     argv0 = sys.argv[0]
-    on_path = shutil.which("prober")
+    quoted = shlex.quote(config)
     if argv0.endswith("__main__.py"):  # python -m prober
-        exe = sys.executable or "python3"
-        program = f"{exe} -m prober"
-    elif on_path and os.path.exists(argv0) and os.path.samefile(on_path, argv0):
-        program = "prober"
-    else:
-        program = os.path.relpath(argv0)
-        if program.startswith(os.pardir):
-            program = os.path.abspath(argv0)
-        elif os.sep not in program:
-            program = f".{os.sep}{program}"
-    return f"{shlex.quote(program) if ' ' in program else program} once -c {shlex.quote(config)}"
+        return f"`{shlex.quote(sys.executable or 'python3')} -m prober once -c {quoted}`"
+    on_path = shutil.which("prober")
+    if on_path and os.path.exists(argv0) and os.path.samefile(on_path, argv0):
+        return f"`prober once -c {quoted}`"
+    activate = os.path.join(os.path.dirname(argv0), "activate")
+    if os.path.exists(activate):
+        shown = os.path.relpath(activate)
+        shown = os.path.abspath(activate) if shown.startswith(os.pardir) else shown
+        return f"`source {shlex.quote(shown)}`, then `prober once -c {quoted}`"
+    return f"`{shlex.quote(os.path.abspath(argv0))} once -c {quoted}`"
 
 
 def _service(args: argparse.Namespace) -> UserMetadataService:
@@ -195,10 +194,11 @@ async def run_demo(args: argparse.Namespace) -> int:
         await service.close(service_runner)
     console.print(view())
     shown = str(path) if path.is_absolute() else args.config
-    command = runnable_command(shown)
+    console.print(f"{service.requests} requests served.", highlight=False)
     console.print(
-        f"{service.requests} requests served. Next, against your service (the bundled config "
-        f"probes $UMS_URL, default http://127.0.0.1:8089):\n{command}",
+        f"Next: {next_steps(shown)} probes the service $UMS_URL names "
+        "(default http://127.0.0.1:8089).",
+        markup=False,
         highlight=False,
         soft_wrap=True,
     )
