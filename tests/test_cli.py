@@ -247,7 +247,7 @@ async def test_a_bounded_run_ends_by_itself_with_a_summary(
     assert code == 3, err
     assert "prober run: 1s" in out
     assert "healthz" in out
-    assert "no runs completed: no verdict" in out
+    assert "no data: no runs completed, no verdict" in out
 
 
 async def test_run_freezes_the_startup_heap_out_of_the_collectors_way(

@@ -114,7 +114,7 @@ async def test_a_run_too_short_for_any_probe_to_run_says_no_verdict_and_exits_3(
         env={"UMS_URL": url},
     )
     assert code == 3
-    assert "no runs completed: no verdict" in out
+    assert "no data: no runs completed, no verdict" in out
     assert "every objective held" not in out
 
 

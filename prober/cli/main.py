@@ -110,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--output",
         choices=("table", "json"),
         default="table",
-        help="a table for people (default) or JSON for scripts",
+        help="table (default), for people, or json, for scripts",
     )
     once.add_argument("--results", type=Path, help="append one JSON line per run to this file")
     once.add_argument(

@@ -38,7 +38,7 @@ def outcomes_text(stats: ProbeStats) -> Text:
     return text
 
 
-NO_VERDICT = "no runs completed: no verdict"
+NO_VERDICT = "no data: no runs completed, no verdict"
 
 
 def significant(x: float, digits: int = 6) -> float | None:
@@ -182,11 +182,11 @@ def summary_json(sink: StatsSink) -> dict[str, Any]:
             }
         if s.slo:
             entry["objectives"] = {
-                "availability": s.slo.availability.objective / 100,
+                "availability": num(s.slo.availability.objective / 100),
                 "latency": None
                 if not s.slo.latency
                 else {
-                    "objective": s.slo.latency.objective / 100,
+                    "objective": num(s.slo.latency.objective / 100),
                     "threshold_seconds": s.slo.latency.threshold,
                     "actual": num(s.fast_ratio()),
                 },
