@@ -17,10 +17,12 @@ def cmd_once(args: argparse.Namespace) -> int:
     from ..agent.once import run_once  # noqa: PLC0415
     from ..agent.sinks import LogSink, Sink  # noqa: PLC0415
     from ..console.tables import (  # noqa: PLC0415
+        WIDE,
         console,
         steps_table,
         summary_json,
         summary_table,
+        top_errors,
         verdict_line,
     )
 
@@ -68,7 +70,11 @@ def cmd_once(args: argparse.Namespace) -> int:
             print(json.dumps(summary_json(stats), indent=2))
         else:
             out = console()
-            out.print(summary_table(stats, title=f"prober once: {args.count} runs per probe"))
+            wide = out.width >= WIDE
+            title = f"prober once: {args.count} runs per probe"
+            out.print(summary_table(stats, title=title, errors=wide))
+            if not wide and stats.top_errors_any:
+                out.print(top_errors(stats))
             for probe_stats in stats.by_probe.values():
                 if probe_stats.steps:
                     out.print(steps_table(probe_stats))

@@ -29,7 +29,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 async def run_agent(config: Config, args: argparse.Namespace) -> int:
     from ..agent.lifecycle import Agent  # noqa: PLC0415
     from ..console.stats import StatsSink  # noqa: PLC0415
-    from ..console.tables import console, summary_table, verdict_line  # noqa: PLC0415
+    from ..console.tables import (  # noqa: PLC0415
+        WIDE,
+        console,
+        summary_table,
+        top_errors,
+        verdict_line,
+    )
     from ..web.config import WebConfigError  # noqa: PLC0415
     from ..web.server import serve  # noqa: PLC0415
 
@@ -59,7 +65,11 @@ async def run_agent(config: Config, args: argparse.Namespace) -> int:
     log.info("exiting", extra={"signal": stopped})
     if stats is not None:
         out = console()
-        out.print(summary_table(stats, title=f"prober run: {format_duration(args.duration)}"))
+        wide = out.width >= WIDE
+        title = f"prober run: {format_duration(args.duration)}"
+        out.print(summary_table(stats, title=title, errors=wide))
+        if not wide and stats.top_errors_any:
+            out.print(top_errors(stats))
         out.print(verdict_line(stats))
         if stats.no_data and not stats.violated:
             out.print(

@@ -177,6 +177,11 @@ class StatsSink:
         return any(s.verdict() for s in self.by_probe.values())
 
     @property
+    def top_errors_any(self) -> bool:
+        """Did any probe fail at all (so there is a top error to show)?"""
+        return any(s.errors for s in self.by_probe.values())
+
+    @property
     def no_data(self) -> list[str]:
         """Probes that completed no run: nothing to judge them on."""
         return [name for name, s in self.by_probe.items() if not s.runs]

@@ -73,7 +73,27 @@ def verdict_line(sink: StatsSink) -> Text:
     return Text("every objective held", style="green")
 
 
-def summary_table(sink: StatsSink, title: str = "", latest: bool = False) -> Table:
+# Narrower than this, the top error leaves the table for lines under it (`top_errors`).
+WIDE = 120
+
+
+def top_errors(sink: StatsSink) -> Text:
+    """`probe: most frequent error`, its count, a line per failing probe (narrow consoles)."""
+    text = Text()
+    for stats in sink.by_probe.values():
+        if stats.top_error is not None:
+            text.append(f"{stats.probe}: ", style="bold")
+            text.append_text(top_error_text(stats, width=200))
+            text.append("\n")
+    text.rstrip()
+    return text
+
+
+def summary_table(
+    sink: StatsSink, title: str = "", latest: bool = False, errors: bool = True
+) -> Table:
+    """The per-probe table; `errors=False` leaves out the top-error column (print
+    `top_errors` under the table instead when the console is narrow)."""
     table = Table(title=title or None, title_justify="left", expand=False)
     table.add_column("probe", style="bold", overflow="fold")
     table.add_column("runs", justify="right")
@@ -83,7 +103,8 @@ def summary_table(sink: StatsSink, title: str = "", latest: bool = False) -> Tab
     table.add_column("outcomes")
     if latest:
         table.add_column("last")
-    table.add_column("top error", overflow="fold")
+    if errors:
+        table.add_column("top error", overflow="fold")
     table.add_column("verdict")
     for stats in sink.by_probe.values():
         row: list[Any] = [
@@ -106,7 +127,8 @@ def summary_table(sink: StatsSink, title: str = "", latest: bool = False) -> Tab
                 if last
                 else "-"
             )
-        row.append(top_error_text(stats))
+        if errors:
+            row.append(top_error_text(stats))
         row.append(verdict_text(stats, live=latest))
         table.add_row(*row)
     return table
