@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from prober.demo.alerts import AlertBoard
+from prober.demo.run import bundled_config, demo_config
 from prober.demo.service import DEMO_TIMELINE
 from prober.demo.stack import ALERTMANAGER_NAMES, PROMETHEUS_NAMES, find_binary
 from prober.slo import names as n
@@ -42,6 +43,21 @@ def test_the_demo_timeline_is_the_one_the_readme_and_this_module_describe() -> N
     # Slow enough for p99 > 500 ms, never past the demo's 0.8 s per-request timeout.
     assert slow.latency + slow.jitter > 0.5
     assert slow.latency + slow.jitter < 0.8
+
+
+def test_in_the_demo_no_probe_times_out_on_the_slow_stage_alone() -> None:
+    """The slow stage must read as slow, not down: every request's worst case fits the
+    timeout the demo gives it, a scenario's requests (cleanup aside) fit the run's."""
+    config = demo_config(bundled_config(), "http://127.0.0.1:8089", 1.0, None)
+    slow = DEMO_TIMELINE[1].faults
+    worst = slow.latency + slow.jitter
+    for probe in config.probes:
+        requests = 1
+        if probe.kind == "scenario":
+            requests = sum(1 for step in probe.steps if not step.always_run)
+            assert config.interval(probe) == len(probe.steps)
+        assert config.timeout(probe) > requests * worst, probe.name
+        assert config.timeout(probe) < config.interval(probe)
 
 
 def test_the_alert_board_reports_each_status_change_once_with_its_stage() -> None:
