@@ -69,7 +69,8 @@ def verdict_line(sink: StatsSink) -> Text:
     if sink.violated:
         return Text("an objective was violated", style="bold red")
     if sink.no_data:
-        return Text(f"{NO_VERDICT} for {', '.join(sink.no_data)}", style="bold yellow")
+        names = ", ".join(sink.no_data)
+        return Text(f"no data, so no verdict: no run of {names} completed", style="bold yellow")
     return Text("every objective held", style="green")
 
 
