@@ -4,6 +4,7 @@ tell someone who has never read the code, run as real processes against real ser
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import os
@@ -303,3 +304,19 @@ async def test_the_cheap_readme_commands_run_as_typed_from_the_repo_root(
         assert proc.returncode in (0, 1), (command, results[command])  # not 2 (usage), 127
         assert b"Traceback" not in err, command
         assert out or command.endswith("--check"), command  # --check is silent when current
+
+
+def test_errors_that_differ_only_in_run_values_count_as_one_reason() -> None:
+    config = load_config(REPO / "probes.yaml", env={})
+    stats = StatsSink(config)
+    for nonce in ("29b760bc06a8e1ba", "0b7e5a1f9c2d4e68", "77aa00bb11cc22dd"):
+        error = f"step read: json metadata.nonce: got 'old', wanted '{nonce}'"
+        result = ProbeResult("canary-write-read", "t", Outcome.CONSISTENCY, 0.01, error=error)
+        stats.record(dataclasses.replace(result, step="read"), "r")
+    stats.record(
+        ProbeResult("canary-write-read", "t", Outcome.TIMEOUT, 5.0, error="timed out"), "r"
+    )
+    top = stats.by_probe["canary-write-read"].top_error
+    assert top is not None
+    assert (top.count, top.step) == (3, "read")
+    assert top.error.endswith("wanted '77aa00bb11cc22dd'")  # the latest example, as it was

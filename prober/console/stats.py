@@ -9,6 +9,7 @@ when it succeeded but took longer than the threshold (le, like the histogram).
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,9 +18,16 @@ from ..config import Config, SLOConfig
 from ..conventions import Outcome
 from ..model import ProbeResult
 
-# Distinct failure reasons kept per probe: errors that embed run-time values (a nonce, a
-# port) could otherwise grow without bound in a long-running live view.
+# Distinct failure reasons kept per probe, so a long-running live view stays bounded.
 MAX_DISTINCT_ERRORS = 200
+# Run-time values inside an error: quoted strings (a nonce that did not read back) and long
+# hex tokens. Errors that differ only in these are one reason, counted together.
+_RUN_VALUES = re.compile(r"'[^']*'|\"[^\"]*\"|\b[0-9a-f]{12,}\b")
+
+
+def error_reason(error: str) -> str:
+    """The reason of an error, its run-time values blanked: what failures are grouped by."""
+    return _RUN_VALUES.sub("…", error)
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float:
@@ -32,7 +40,8 @@ def percentile(sorted_values: Sequence[float], q: float) -> float:
 
 @dataclass(frozen=True)
 class TopError:
-    """A probe's most frequent failure: its (redacted) error, failing step, and count."""
+    """A probe's most frequent failure reason: its latest (redacted) error, the failing
+    step, and how many failed runs had that reason (the same error up to run-time values)."""
 
     error: str
     step: str
@@ -64,7 +73,8 @@ class ProbeStats:
     success_durations: deque[float] = field(default_factory=deque)
     last: ProbeResult | None = None
     steps: dict[str, StepStats] = field(default_factory=dict)
-    errors: Counter[tuple[str, str]] = field(default_factory=Counter)  # (error, step) of failures
+    errors: Counter[tuple[str, str]] = field(default_factory=Counter)  # (reason, step)
+    examples: dict[tuple[str, str], str] = field(default_factory=dict)  # latest error of each
 
     def __post_init__(self) -> None:
         self.durations = deque(maxlen=self.window)
@@ -77,9 +87,11 @@ class ProbeStats:
         if result.success:
             self.success_durations.append(result.duration)
         else:
-            key = (result.error or result.outcome.value, result.step)
+            error = result.error or result.outcome.value
+            key = (error_reason(error), result.step)
             if key in self.errors or len(self.errors) < MAX_DISTINCT_ERRORS:
                 self.errors[key] += 1
+                self.examples[key] = error
         self.last = result
         for step in result.steps:
             self.steps.setdefault(step.name, StepStats()).add(step.outcome.value, step.duration)
@@ -89,8 +101,8 @@ class ProbeStats:
         """The most frequent failure reason (first seen wins a tie), or None."""
         if not self.errors:
             return None
-        (error, step), count = self.errors.most_common(1)[0]
-        return TopError(error, step, count)
+        key, count = self.errors.most_common(1)[0]
+        return TopError(self.examples[key], key[1], count)
 
     @property
     def failing_step(self) -> str | None:
