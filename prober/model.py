@@ -41,6 +41,17 @@ class RunContext:
     headers: Mapping[str, str] | None = None  # trace context to send with the request
     step_tracer: StepTracer | None = None  # set when the run is traced
 
+    @property
+    def lag(self) -> float:
+        """How late the run started; never negative.
+
+        uvloop (libuv) keeps timers in whole milliseconds of a loop clock read at the
+        start of each iteration, so a slot's timer can fire up to about 1 ms before
+        its planned monotonic time. The scheduler treats the slot as reached (it was);
+        a run that early is on time, not -0.0008 s late.
+        """
+        return max(0.0, self.started - self.scheduled)
+
 
 @dataclass(frozen=True, slots=True)
 class ProbeResult:

@@ -13,4 +13,7 @@ fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q .
+if [ "$(command -v prober)" != "$PWD/.venv/bin/prober" ]; then
+  echo "prober is installed in .venv: run 'source .venv/bin/activate' to put it on PATH (or type .venv/bin/prober)"
+fi
 exec .venv/bin/prober demo "$@"

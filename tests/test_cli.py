@@ -243,9 +243,11 @@ async def test_a_bounded_run_ends_by_itself_with_a_summary(
         "1s",
         env={"UMS_URL": url},
     )
-    assert code == 0, err
+    # First runs are spread across 10-30 s intervals: 1 s completes too few to judge.
+    assert code == 3, err
     assert "prober run: 1s" in out
     assert "healthz" in out
+    assert "no data: no runs completed, no verdict" in out
 
 
 async def test_run_freezes_the_startup_heap_out_of_the_collectors_way(
@@ -257,7 +259,7 @@ async def test_run_freezes_the_startup_heap_out_of_the_collectors_way(
         *("--log-format", "json", "--log-level", "debug"),
         env={"UMS_URL": url},
     )
-    assert code == 0, err
+    assert code == 3, err  # a bounded run too short to judge: no verdict
     frozen = [
         line["objects"]
         for line in map(json.loads, err.splitlines())

@@ -10,7 +10,7 @@ from pathlib import Path
 from ..config import Config
 from ..console.stats import StatsSink
 from ..model import ProbeResult, RunContext
-from ..probes import build_probe
+from ..probes import Probe, build_probe
 from ..probes.session import SessionPool
 from ..telemetry.tracing import Tracing
 from .lifecycle import RunIds
@@ -39,8 +39,11 @@ async def run_once(
     tracing = Tracing(config.tracing, config.region) if config.tracing.enabled else None
     region = config.region
 
-    async def one_probe(probe_config_index: int) -> None:
-        probe = build_probe(config.probes[probe_config_index], config, sessions)
+    # Build every probe before any runs: building one (a TLS context loads the CA store,
+    # tens of ms of CPU) while another's run is in flight would be counted in that run.
+    probes = [build_probe(p, config, sessions) for p in config.probes]
+
+    async def one_probe(probe: Probe) -> None:
         for i in range(count):
             if i and pace:
                 await asyncio.sleep(pace)
@@ -52,7 +55,7 @@ async def run_once(
                 on_result(result)
 
     try:
-        await asyncio.gather(*(one_probe(i) for i in range(len(config.probes))))
+        await asyncio.gather(*(one_probe(probe) for probe in probes))
     finally:
         await sessions.close()
         if tracing is not None:

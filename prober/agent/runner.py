@@ -46,7 +46,7 @@ async def execute(probe: Probe, ctx: RunContext, tracing: Tracing | None) -> Pro
             error=type(exc).__name__,
             run_id=ctx.run_id,
             wall_start=ctx.wall_start,
-            lag=ctx.started - ctx.scheduled,
+            lag=ctx.lag,
         )
     if span is not None and tracing is not None:
         trace_id, span_id = tracing.finish(span, result)

@@ -40,6 +40,13 @@ def result_record(result: ProbeResult, region: str) -> dict[str, Any]:
     }
     if result.error:
         record["error"] = result.error
+    if result.step:
+        record["step"] = result.step
+    if result.steps:
+        record["steps"] = [
+            {"name": s.name, "outcome": s.outcome.value, "duration_seconds": round(s.duration, 6)}
+            for s in result.steps
+        ]
     if result.trace_id:
         record["trace_id"] = result.trace_id
     return record
@@ -122,10 +129,13 @@ def _fields(result: ProbeResult, region: str) -> dict[str, Any]:
         "target": result.target,
         "region": region,
         "outcome": result.outcome.value,
-        "code": result.code,
         "duration_ms": round(result.duration * 1000, 3),
         "run_id": result.run_id,
     }
+    if result.code is not None:
+        fields["code"] = result.code
+    if result.step:
+        fields["step"] = result.step
     if result.trace_id:
         fields["trace_id"] = result.trace_id
         fields["span_id"] = result.span_id

@@ -10,6 +10,9 @@ from ..config import Config, ConfigError, Shard, load_config, parse_shard
 from ..config.units import parse_duration
 
 EXIT_OK, EXIT_VIOLATED, EXIT_USAGE = 0, 1, 2
+EXIT_NO_DATA = 3  # nothing completed, so nothing to judge: neither "held" nor "violated"
+
+VERDICT_EXIT = {"ok": EXIT_OK, "violated": EXIT_VIOLATED, "no_data": EXIT_NO_DATA}
 
 
 def duration_arg(text: str) -> float:

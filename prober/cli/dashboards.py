@@ -20,7 +20,9 @@ def add_dashboards_parser(sub: Any) -> argparse.ArgumentParser:
     p: argparse.ArgumentParser = sub.add_parser(
         "dashboards", help="generate Grafana dashboards from the slos (they read the rules)"
     )
-    p.add_argument("-c", "--config", default="probes.yaml", help="probes.yaml path")
+    p.add_argument(
+        "-c", "--config", default="probes.yaml", metavar="FILE", help="default: ./probes.yaml"
+    )
     p.add_argument(
         "-o",
         "--out",

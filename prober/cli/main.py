@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -50,7 +51,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def common(p: argparse.ArgumentParser, config_default: str | None = "probes.yaml") -> None:
-        p.add_argument("-c", "--config", default=config_default, help="probes.yaml path")
+        p.add_argument(
+            "-c",
+            "--config",
+            default=config_default,
+            metavar="FILE",
+            help=f"the config file (default: ./{config_default})",
+        )
         p.add_argument("--region", help="region label (overrides PROBER_REGION and the file)")
 
     def logging_flags(p: argparse.ArgumentParser) -> None:
@@ -60,7 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
             default="auto",
             help="auto: text on a terminal, JSON lines otherwise",
         )
-        p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+        p.add_argument(
+            "--log-level",
+            default="info",
+            choices=("debug", "info", "warning", "error"),
+            help="default: info",
+        )
 
     def web_config_flag(p: argparse.ArgumentParser) -> None:
         p.add_argument(
@@ -103,12 +115,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     once = sub.add_parser("once", help="run each probe N times now and judge the results")
     common(once)
-    once.add_argument("-n", "--count", type=positive_int_arg, default=10, help="runs per probe")
+    once.add_argument(
+        "-n", "--count", type=positive_int_arg, default=10, help="runs per probe (default: 10)"
+    )
     once.add_argument("-p", "--probe", action="append", help="only this probe (repeatable)")
     once.add_argument("--pace", type=duration_arg, help="wait this long between runs of a probe")
-    once.add_argument("-o", "--output", choices=("table", "json"), default="table")
+    once.add_argument(
+        "-o",
+        "--output",
+        choices=("table", "json"),
+        default="table",
+        help="table (default), for people, or json, for scripts",
+    )
     once.add_argument("--results", type=Path, help="append one JSON line per run to this file")
-    once.add_argument("-v", "--verbose", action="store_true", help="log every failed run")
+    once.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="log every failed run on stderr, one line each",
+    )
 
     demo = sub.add_parser("demo", help="probe an embedded simulated service with scripted faults")
     common(demo)
@@ -144,7 +169,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     rules = sub.add_parser("rules", help="generate Prometheus rule files from the slos")
     common(rules)
-    rules.add_argument("-o", "--out", type=Path, default=Path("rules"), help="output directory")
+    rules.add_argument(
+        "-o",
+        "--out",
+        type=Path,
+        default=Path("rules"),
+        metavar="DIR",
+        help="output directory (default: ./rules)",
+    )
     rules.add_argument(
         "--format",
         choices=("prometheus", "operator", "all"),
@@ -242,6 +274,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return commands[args.command](args)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `prober once -o json | head`: the reader left; no traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

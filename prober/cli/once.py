@@ -9,13 +9,22 @@ import sys
 from rich.console import Console
 
 from ..telemetry.logs import setup_logging
-from .common import EXIT_OK, EXIT_USAGE, EXIT_VIOLATED, load_or_exit
+from .common import EXIT_USAGE, VERDICT_EXIT, load_or_exit
 from .loop import run_async
 
 
 def cmd_once(args: argparse.Namespace) -> int:
     from ..agent.once import run_once  # noqa: PLC0415
-    from ..console.tables import console, steps_table, summary_json, summary_table  # noqa: PLC0415
+    from ..agent.sinks import LogSink, Sink  # noqa: PLC0415
+    from ..console.tables import (  # noqa: PLC0415
+        WIDE,
+        console,
+        steps_table,
+        summary_json,
+        summary_table,
+        top_errors,
+        verdict_line,
+    )
 
     config = load_or_exit(args.config, args.region)
     if args.probe:
@@ -31,7 +40,9 @@ def cmd_once(args: argparse.Namespace) -> int:
         config = config.model_copy(
             update={"probes": tuple(p for p in config.probes if p.name in args.probe)}
         )
+    # -v: one text line per failed run on stderr (errors are redacted at the source).
     setup_logging("text", "warning" if args.verbose else "critical")
+    log_sinks: list[Sink] = [LogSink()] if args.verbose else []
     err = Console(stderr=True)
     show_progress = args.output == "table" and err.is_terminal
     total = args.count * len(config.probes)
@@ -42,20 +53,32 @@ def cmd_once(args: argparse.Namespace) -> int:
             from rich.progress import Progress  # noqa: PLC0415
 
             with Progress(console=err, transient=True) as progress:
+                # Logging set up inside the progress display writes above the bar.
+                setup_logging("text", "warning" if args.verbose else "critical")
                 task = progress.add_task("probing", total=total)
                 stats = await run_once(
-                    config, args.count, on_result=lambda _: progress.advance(task), **options
+                    config,
+                    args.count,
+                    on_result=lambda _: progress.advance(task),
+                    extra_sinks=log_sinks,
+                    **options,
                 )
+            setup_logging("text", "warning" if args.verbose else "critical")
         else:
-            stats = await run_once(config, args.count, **options)
+            stats = await run_once(config, args.count, extra_sinks=log_sinks, **options)
         if args.output == "json":
             print(json.dumps(summary_json(stats), indent=2))
         else:
             out = console()
-            out.print(summary_table(stats, title=f"prober once: {args.count} runs per probe"))
+            wide = out.width >= WIDE
+            title = f"prober once: {args.count} runs per probe"
+            out.print(summary_table(stats, title=title, errors=wide))
+            if not wide and stats.top_errors_any:
+                out.print(top_errors(stats))
             for probe_stats in stats.by_probe.values():
                 if probe_stats.steps:
                     out.print(steps_table(probe_stats))
-        return EXIT_VIOLATED if stats.violated else EXIT_OK
+            out.print(verdict_line(stats))
+        return VERDICT_EXIT[stats.verdict]
 
     return run_async(main())

@@ -62,7 +62,13 @@ def add_report_parser(sub: Any) -> argparse.ArgumentParser:
         help="where each SLO stands: SLIs, error budgets, burn rates, alerts, release verdict",
     )
     p.add_argument("--prometheus", required=True, help="Prometheus base URL (http[s]://host:port)")
-    p.add_argument("-c", "--config", default="probes.yaml", help="probes.yaml path (its slos)")
+    p.add_argument(
+        "-c",
+        "--config",
+        default="probes.yaml",
+        metavar="FILE",
+        help="its slos (default: ./probes.yaml)",
+    )
     p.add_argument(
         "--window",
         type=duration_arg,

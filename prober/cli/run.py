@@ -14,7 +14,14 @@ from typing import Any
 from ..config import Config, ConfigError
 from ..config.units import format_duration
 from ..telemetry.logs import setup_logging
-from .common import EXIT_OK, EXIT_USAGE, EXIT_VIOLATED, load_or_exit, shard_or_exit
+from .common import (
+    EXIT_OK,
+    EXIT_USAGE,
+    EXIT_VIOLATED,
+    VERDICT_EXIT,
+    load_or_exit,
+    shard_or_exit,
+)
 from .loop import run_async
 
 log = logging.getLogger("prober")
@@ -38,7 +45,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 async def run_agent(config: Config, args: argparse.Namespace) -> int:
     from ..agent.lifecycle import Agent  # noqa: PLC0415
     from ..console.stats import StatsSink  # noqa: PLC0415
-    from ..console.tables import console, summary_table  # noqa: PLC0415
+    from ..console.tables import (  # noqa: PLC0415
+        WIDE,
+        console,
+        summary_table,
+        top_errors,
+        verdict_line,
+    )
     from ..web.config import WebConfigError  # noqa: PLC0415
     from ..web.server import serve  # noqa: PLC0415
 
@@ -74,8 +87,20 @@ async def run_agent(config: Config, args: argparse.Namespace) -> int:
     await runner.cleanup()
     log.info("exiting", extra={"signal": stopped})
     if stats is not None:
-        console().print(summary_table(stats, title=f"prober run: {format_duration(args.duration)}"))
-        return EXIT_VIOLATED if stats.violated else EXIT_OK
+        out = console()
+        wide = out.width >= WIDE
+        title = f"prober run: {format_duration(args.duration)}"
+        out.print(summary_table(stats, title=title, errors=wide))
+        if not wide and stats.top_errors_any:
+            out.print(top_errors(stats))
+        out.print(verdict_line(stats))
+        if stats.no_data and not stats.violated:
+            out.print(
+                "first runs are spread across each probe's interval: "
+                "a bounded run needs a --duration longer than the longest interval",
+                style="dim",
+            )
+        return VERDICT_EXIT[stats.verdict]
     return EXIT_OK
 
 

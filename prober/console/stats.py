@@ -9,6 +9,7 @@ when it succeeded but took longer than the threshold (le, like the histogram).
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,6 +18,17 @@ from ..config import Config, SLOConfig
 from ..conventions import Outcome
 from ..model import ProbeResult
 
+# Distinct failure reasons kept per probe, so a long-running live view stays bounded.
+MAX_DISTINCT_ERRORS = 200
+# Run-time values inside an error: quoted strings (a nonce that did not read back) and long
+# hex tokens. Errors that differ only in these are one reason, counted together.
+_RUN_VALUES = re.compile(r"'[^']*'|\"[^\"]*\"|\b[0-9a-f]{12,}\b")
+
+
+def error_reason(error: str) -> str:
+    """The reason of an error, its run-time values blanked: what failures are grouped by."""
+    return _RUN_VALUES.sub("…", error)
+
 
 def percentile(sorted_values: Sequence[float], q: float) -> float:
     """Nearest-rank percentile of already sorted values; nan when empty."""
@@ -24,6 +36,16 @@ def percentile(sorted_values: Sequence[float], q: float) -> float:
         return math.nan
     rank = max(1, math.ceil(q / 100 * len(sorted_values)))
     return sorted_values[rank - 1]
+
+
+@dataclass(frozen=True)
+class TopError:
+    """A probe's most frequent failure reason: its latest (redacted) error, the failing
+    step, and how many failed runs had that reason (the same error up to run-time values)."""
+
+    error: str
+    step: str
+    count: int
 
 
 @dataclass
@@ -51,6 +73,8 @@ class ProbeStats:
     success_durations: deque[float] = field(default_factory=deque)
     last: ProbeResult | None = None
     steps: dict[str, StepStats] = field(default_factory=dict)
+    errors: Counter[tuple[str, str]] = field(default_factory=Counter)  # (reason, step)
+    examples: dict[tuple[str, str], str] = field(default_factory=dict)  # latest error of each
 
     def __post_init__(self) -> None:
         self.durations = deque(maxlen=self.window)
@@ -62,9 +86,32 @@ class ProbeStats:
         self.durations.append(result.duration)
         if result.success:
             self.success_durations.append(result.duration)
+        else:
+            error = result.error or result.outcome.value
+            key = (error_reason(error), result.step)
+            if key in self.errors or len(self.errors) < MAX_DISTINCT_ERRORS:
+                self.errors[key] += 1
+                self.examples[key] = error
         self.last = result
         for step in result.steps:
             self.steps.setdefault(step.name, StepStats()).add(step.outcome.value, step.duration)
+
+    @property
+    def top_error(self) -> TopError | None:
+        """The most frequent failure reason (first seen wins a tie), or None."""
+        if not self.errors:
+            return None
+        key, count = self.errors.most_common(1)[0]
+        return TopError(self.examples[key], key[1], count)
+
+    @property
+    def failing_step(self) -> str | None:
+        """The scenario step that failed most often, or None."""
+        steps: Counter[str] = Counter()
+        for (_, step), count in self.errors.items():
+            if step:
+                steps[step] += count
+        return steps.most_common(1)[0][0] if steps else None
 
     @property
     def success_ratio(self) -> float:
@@ -140,3 +187,18 @@ class StatsSink:
     @property
     def violated(self) -> bool:
         return any(s.verdict() for s in self.by_probe.values())
+
+    @property
+    def top_errors_any(self) -> bool:
+        """Did any probe fail at all (so there is a top error to show)?"""
+        return any(s.errors for s in self.by_probe.values())
+
+    @property
+    def no_data(self) -> list[str]:
+        """Probes that completed no run: nothing to judge them on."""
+        return [name for name, s in self.by_probe.items() if not s.runs]
+
+    @property
+    def verdict(self) -> str:
+        """`violated` beats `no_data` (a violation is a verdict), which beats `ok`."""
+        return "violated" if self.violated else ("no_data" if self.no_data else "ok")

@@ -2,14 +2,15 @@
 
 With `prober demo --with-prometheus`, Prometheus evaluates the rules `prober rules`
 generates for the demo config, time-scaled by 60 (1 h windows become 1 min) so the
-scripted slow stage and error burst page within a minute, as the real ones would
-within an hour.
+scripted stages alert within a minute, as the real ones would within an hour.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,29 +36,54 @@ class Notice:
     status: str
     since: float
     summary: str
+    stage: str = ""  # the demo's fault stage when the notice arrived
 
 
 class AlertBoard:
     """Receives Alertmanager webhooks on 127.0.0.1 and keeps the latest state per alert."""
 
-    def __init__(self) -> None:
-        self.notices: dict[tuple[str, str, str], Notice] = {}
+    def __init__(self, stage: Callable[[], str] = lambda: "") -> None:
+        self.notices: dict[tuple[str, ...], Notice] = {}
+        self.changes: deque[Notice] = deque(maxlen=1000)  # status changes, oldest first
+        self.changes_total = 0
+        self._stage = stage
         self._runner: web.AppRunner | None = None
 
     async def _receive(self, request: web.Request) -> web.Response:
-        message: dict[str, Any] = await request.json()
+        self.receive(await request.json())
+        return web.Response(text="ok")
+
+    def receive(self, message: dict[str, Any]) -> None:
+        """One Alertmanager webhook message: keep each alert's latest state, log changes."""
         for alert in message.get("alerts", []):
             labels = alert.get("labels", {})
-            key = (labels.get("alertname", "?"), labels.get("slo", ""), labels.get("region", ""))
-            self.notices[key] = Notice(
-                name=key[0],
+            key = tuple(labels.get(k, "") for k in ("alertname", "slo", "sli", "region"))
+            notice = Notice(
+                name=key[0] or "?",
                 severity=labels.get("severity", ""),
                 sli=labels.get("sli", ""),
                 status=alert.get("status", ""),
                 since=time.time(),
                 summary=alert.get("annotations", {}).get("summary", ""),
+                stage=self._stage(),
             )
-        return web.Response(text="ok")
+            previous = self.notices.get(key)
+            if previous is None or previous.status != notice.status:
+                self.changes.append(notice)
+                self.changes_total += 1
+                self.notices[key] = notice
+
+    def changes_since(self, seen: int) -> list[Notice]:
+        """Status changes after the first `seen` (as many as are still kept)."""
+        new = min(self.changes_total - seen, len(self.changes))
+        return list(self.changes)[len(self.changes) - new :] if new > 0 else []
+
+    @staticmethod
+    def change_line(notice: Notice) -> str:
+        """`12:00:31 [slow] firing ProberSLOLatencyP99High (warning, latency)`."""
+        when = time.strftime("%H:%M:%S", time.localtime(notice.since))
+        what = ", ".join(x for x in (notice.severity, notice.sli) if x)
+        return f"{when} [{notice.stage}] {notice.status} {notice.name} ({what})"
 
     async def start_stack(self, config: Config, metrics_port: int, workdir: Path) -> Stack:
         app = web.Application()
@@ -78,10 +104,10 @@ class AlertBoard:
             style="italic",
         )
         table = Table()
-        for column in ("alert", "severity", "sli", "status", "at", "summary"):
+        for column in ("alert", "severity", "sli", "status", "at", "stage", "summary"):
             table.add_column(column)
         if not self.notices:
-            table.add_row("-", "", "", "none yet", "", "")
+            table.add_row("-", "", "", "none yet", "", "", "")
         for notice in sorted(self.notices.values(), key=lambda x: -x.since)[:8]:
             style = "bold red" if notice.status == "firing" else "green"
             table.add_row(
@@ -90,6 +116,7 @@ class AlertBoard:
                 notice.sli,
                 f"[{style}]{notice.status}[/]",
                 time.strftime("%H:%M:%S", time.localtime(notice.since)),
+                notice.stage,
                 notice.summary,
             )
         return Group(title, table)

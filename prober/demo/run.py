@@ -6,7 +6,10 @@ import argparse
 import asyncio
 import contextlib
 import os
+import shlex
+import shutil
 import signal
+import sys
 import tempfile
 import time
 from importlib import resources
@@ -37,15 +40,39 @@ def bundled_config() -> Path:
 
 
 def demo_config(path: Path, url: str, interval: float, region: str | None) -> Config:
-    """The bundled config pointed at the simulated service, at a demo-friendly pace."""
+    """The bundled config pointed at the simulated service, at a demo-friendly pace.
+
+    Every request gets `interval` (a scenario one interval per step) and 80% of it as
+    its timeout: the slow stage (up to 0.65 s a request) is then slow, not down, so it
+    fires latency alerts and never the availability page, which is the error burst's.
+    """
     config = load_config(path, env={**os.environ, "UMS_URL": url}, region=region)
-    probes = tuple(
-        p.model_copy(
-            update={"interval": interval, "timeout": min(config.timeout(p), interval * 0.8)}
+    probes = []
+    for p in config.probes:
+        every = interval * max(1, len(p.steps) if p.kind == "scenario" else 1)
+        probes.append(
+            p.model_copy(update={"interval": every, "timeout": min(config.timeout(p), every * 0.8)})
         )
-        for p in config.probes
-    )
-    return config.model_copy(update={"probes": probes})
+    return config.model_copy(update={"probes": tuple(probes)})
+
+
+def next_steps(config: str) -> str:
+    """What to type next, as this shell can run it: `prober ...` when this `prober` is the
+    one on PATH; after `source .../activate` when it lives in a venv not activated (the
+    quick start installs into .venv without touching the shell); else by its path."""
+    argv0 = sys.argv[0]
+    quoted = shlex.quote(config)
+    if argv0.endswith("__main__.py"):  # python -m prober
+        return f"`{shlex.quote(sys.executable or 'python3')} -m prober once -c {quoted}`"
+    on_path = shutil.which("prober")
+    if on_path and os.path.exists(argv0) and os.path.samefile(on_path, argv0):
+        return f"`prober once -c {quoted}`"
+    activate = os.path.join(os.path.dirname(argv0), "activate")
+    if os.path.exists(activate):
+        shown = os.path.relpath(activate)
+        shown = os.path.abspath(activate) if shown.startswith(os.pardir) else shown
+        return f"`source {shlex.quote(shown)}`, then `prober once -c {quoted}`"
+    return f"`{shlex.quote(os.path.abspath(argv0))} once -c {quoted}`"
 
 
 def _service(args: argparse.Namespace) -> UserMetadataService:
@@ -103,7 +130,7 @@ async def run_demo(args: argparse.Namespace) -> int:
     board: AlertBoard | None = None
     stack: Stack | None = None
     if args.with_prometheus:
-        board = AlertBoard()
+        board = AlertBoard(stage=lambda: service.stage)
         try:
             stack = await board.start_stack(config, metrics_port, Path(tempfile.mkdtemp()))
         except (OSError, RuntimeError, TimeoutError) as exc:
@@ -143,8 +170,15 @@ async def run_demo(args: argparse.Namespace) -> int:
         else:
             console.print(f"prober demo: service {url}, metrics {metrics_url}")
             last_print = started
+            printed = 0  # alert changes printed so far, one line each as they arrive
             while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
                 await _wait(stop, 0.5)
+                if board is not None:
+                    for notice in board.changes_since(printed):
+                        console.print(
+                            f"alert: {board.change_line(notice)}", markup=False, highlight=False
+                        )
+                    printed = board.changes_total
                 if time.monotonic() - last_print >= 15:
                     last_print = time.monotonic()
                     console.print(view())
@@ -159,9 +193,14 @@ async def run_demo(args: argparse.Namespace) -> int:
         await metrics_runner.cleanup()
         await service.close(service_runner)
     console.print(view())
+    shown = str(path) if path.is_absolute() else args.config
+    console.print(f"{service.requests} requests served.", highlight=False)
     console.print(
-        f"{service.requests} requests served; run `prober once -c {args.config}` "
-        "against a real service, or `prober run` to keep probing."
+        f"Next: {next_steps(shown)} probes the service $UMS_URL names "
+        "(default http://127.0.0.1:8089).",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
     )
     return 0
 

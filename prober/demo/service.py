@@ -56,7 +56,7 @@ class Stage:
 
 DEMO_TIMELINE = (
     Stage("healthy", 30, Faults(latency=0.02, jitter=0.02)),
-    Stage("slow", 25, Faults(latency=0.3, jitter=0.35)),
+    Stage("slow", 25, Faults(latency=0.25, jitter=0.35)),  # p99 > 500 ms, all under 0.8 s
     Stage("error burst", 20, Faults(latency=0.02, jitter=0.02, error_rate=0.5)),
     Stage("recovery", 25, Faults(latency=0.02, jitter=0.02)),
 )

@@ -305,7 +305,7 @@ class HTTPProbe:
             tls_expiry=ex.cert_expiry,
             run_id=ctx.run_id,
             wall_start=ctx.wall_start,
-            lag=ctx.started - ctx.scheduled,
+            lag=ctx.lag,
         )
 
 

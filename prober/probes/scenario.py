@@ -239,6 +239,7 @@ class ScenarioProbe:
         expiry: float | None = None
         start = perf()
         deadline = start + self.timeout
+        end: float | None = None  # when the last step that is not always_run ended
         for step in self._steps:
             if failed is not None and not step.always_run:
                 continue
@@ -249,21 +250,25 @@ class ScenarioProbe:
             else:
                 result, step_expiry = await self._step(step, variables, ctx, limit)
                 expiry = expiry or step_expiry
+            if not step.always_run:
+                end = perf()
             results.append(result)
             if failed is None and result.outcome is not Outcome.SUCCESS:
                 failed = result
-        end = perf()
+        # Cleanup (always_run steps after the last other step) has its own timeout, past
+        # the run's: it is timed as its own step, not in the run's duration, which the
+        # run's timeout therefore bounds.
         return ProbeResult(
             probe=self.name,
             target=self.target,
             outcome=failed.outcome if failed else Outcome.SUCCESS,
-            duration=end - start,
+            duration=(end if end is not None else perf()) - start,
             code=failed.code if failed else (results[-1].code if results else None),
             error=f"step {failed.name}: {failed.error}" if failed else "",
             tls_expiry=expiry,
             run_id=ctx.run_id,
             wall_start=ctx.wall_start,
-            lag=ctx.started - ctx.scheduled,
+            lag=ctx.lag,
             step=failed.name if failed else "",
             steps=tuple(results),
         )

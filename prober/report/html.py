@@ -13,6 +13,8 @@ WIDTH, HEIGHT = 760, 280
 LEFT, RIGHT, TOP, BOTTOM = 64, 16, 28, 40
 COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
 REFERENCE = "#d62728"
+FEW_POINTS = 30  # a line with this many points or fewer also gets a dot per point
+NOT_ENOUGH = "not enough data yet"
 
 
 def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
@@ -43,13 +45,22 @@ def _time(t: float, span_seconds: float) -> str:
 
 
 def svg_chart(chart: Chart) -> str:
-    """A line chart: one polyline per line, dashed horizontal reference lines, axes."""
-    points = [p for line in chart.lines for p in line.points]
+    """A line chart: one polyline per line, dashed horizontal reference lines, axes.
+
+    A polyline of one point draws nothing, so a line of few points also gets a dot per
+    point, and a chart whose samples all share one timestamp says there is not enough
+    data yet for a line (a report taken minutes after Prometheus started).
+    """
+    lines = [
+        (line.name, [(t, v) for t, v in line.points if math.isfinite(v)]) for line in chart.lines
+    ]
+    points = [p for _, line_points in lines for p in line_points]
     if not points:
         return (
             f'<svg class="chart" role="img" width="{WIDTH}" height="60" '
             f'xmlns="http://www.w3.org/2000/svg"><title>{escape(chart.title)}</title>'
-            f'<text x="{LEFT}" y="36">{escape(chart.title)}: no data in the window</text></svg>'
+            f'<text x="{LEFT}" y="36">{escape(chart.title)}: {NOT_ENOUGH} '
+            "(no data in the window)</text></svg>"
         )
     xs = [t for t, _ in points]
     ys = [v for _, v in points] + [v for _, v in chart.references]
@@ -105,17 +116,29 @@ def svg_chart(chart: Chart) -> str:
             f'<text x="{LEFT + plot_w - 4}" y="{label_y:.1f}" class="reflabel">'
             f"{escape(label)} {v * factor:g}{'%' if chart.percent else ''}</text>"
         )
-    for i, line in enumerate(chart.lines):
+    for i, (name, line_points) in enumerate(lines):
         color = COLORS[i % len(COLORS)]
-        coords = " ".join(f"{px(t):.1f},{py(v):.1f}" for t, v in line.points)
+        coords = " ".join(f"{px(t):.1f},{py(v):.1f}" for t, v in line_points)
         out.append(
-            f'<polyline data-line="{escape(line.name)}" points="{coords}" fill="none" '
+            f'<polyline data-line="{escape(name)}" points="{coords}" fill="none" '
             f'stroke="{color}" stroke-width="1.8"/>'
         )
+        if len(line_points) <= FEW_POINTS:
+            out.extend(
+                f'<circle class="point" data-line="{escape(name)}" cx="{px(t):.1f}" '
+                f'cy="{py(v):.1f}" r="3" fill="{color}"/>'
+                for t, v in line_points
+            )
         lx = LEFT + i * 150
         out.append(
             f'<rect x="{lx}" y="{HEIGHT - 14}" width="10" height="10" fill="{color}"/>'
-            f'<text x="{lx + 14}" y="{HEIGHT - 5}" class="legend">{escape(line.name)}</text>'
+            f'<text x="{lx + 14}" y="{HEIGHT - 5}" class="legend">{escape(name)}</text>'
+        )
+    if x1 == x0:
+        out.append(
+            f'<text class="note" x="{LEFT + plot_w / 2:.1f}" y="{TOP + 16}" '
+            f'text-anchor="middle">{NOT_ENOUGH} for a line: one sample, at '
+            f"{_time(x0, 0)} UTC</text>"
         )
     out.append("</svg>")
     return "\n".join(out)
@@ -137,6 +160,7 @@ svg text { font: 11px system-ui, sans-serif; fill: #444; }
 svg .title { font-size: 13px; font-weight: bold; fill: #222; }
 svg .ylabel { text-anchor: end; }
 svg .reflabel { text-anchor: end; fill: #d62728; }
+svg .note { font-size: 12px; fill: #a60; }
 """
 
 

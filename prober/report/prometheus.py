@@ -39,6 +39,18 @@ def _one_line(text: str, limit: int = 300) -> str:
     return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
+def _connect_reason(exc: aiohttp.ClientConnectorError) -> str:
+    """`connection refused`, not aiohttp's `Cannot connect to host h:p ssl:default [...]`
+    (which names TLS settings even for a plain-http URL)."""
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return "cannot resolve the host name"
+    os_error = exc.os_error
+    if isinstance(os_error, ConnectionRefusedError):
+        return "connection refused"
+    reason = os_error.strerror or str(os_error) or type(os_error).__name__
+    return _one_line(reason[:1].lower() + reason[1:])
+
+
 class Prometheus:
     """Queries one server; at most `concurrency` requests in flight."""
 
@@ -69,6 +81,10 @@ class Prometheus:
                     status = resp.status
             except TimeoutError:
                 raise PrometheusError(f"prometheus at {self.shown}: no answer in time") from None
+            except aiohttp.ClientConnectorError as exc:
+                raise PrometheusError(
+                    f"prometheus at {self.shown}: cannot connect: {_connect_reason(exc)}"
+                ) from None
             except aiohttp.ClientError as exc:
                 reason = _one_line(str(exc) or type(exc).__name__)
                 raise PrometheusError(f"prometheus at {self.shown}: {reason}") from None

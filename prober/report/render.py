@@ -161,8 +161,8 @@ def verdict_text(slo: SLOReport) -> Text:
 def slo_table(slo: SLOReport) -> Table:
     burns = slo.slis[0].all_regions.burn_rates
     table = Table(
-        title=f"SLO {slo.name}: {duration(slo.window)} window; exhausted in: at the "
-        f"{duration(slo.current_window)} burn rate",
+        title=f"SLO {slo.name}, {duration(slo.window)} window "
+        f"(exhausted in: if the last {duration(slo.current_window)}'s burn rate continues)",
         title_justify="left",
         expand=False,
     )

@@ -24,7 +24,7 @@ class JSONFormatter(logging.Formatter):
             "msg": record.getMessage(),
         }
         for key, value in vars(record).items():
-            if key not in _STANDARD and not key.startswith("_"):
+            if key not in _STANDARD and not key.startswith("_") and value is not None:
                 out[key] = value
         if record.exc_info:
             out["exception"] = self.formatException(record.exc_info)
@@ -39,7 +39,7 @@ class TextFormatter(logging.Formatter):
         extras = " ".join(
             f"{k}={v}"
             for k, v in vars(record).items()
-            if k not in _STANDARD and not k.startswith("_")
+            if k not in _STANDARD and not k.startswith("_") and v is not None and v != ""
         )
         line = f"{when} {record.levelname:<7} {record.getMessage()}"
         if extras:
