@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Install everything the tests need, then lint, type-check and run the whole suite.
-# Needs root (or sudo) only when promtool/amtool are missing: it apt-gets them.
+# Needs root (or sudo) only when promtool, amtool or chromium are missing: it apt-gets them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
 command -v promtool >/dev/null || missing+=(prometheus)
 command -v amtool >/dev/null || missing+=(prometheus-alertmanager)
+command -v chromium >/dev/null || missing+=(chromium)  # renders the HTML report in a test
 python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 if ((${#missing[@]})); then
   sudo=""
