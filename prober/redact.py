@@ -62,9 +62,14 @@ def safe_url(url: str | URL, secret_params: Iterable[str] = (), keep_query: bool
     Every place prober renders a URL goes through here.
     """
     text = str(url)
-    parts = urlsplit(text)
-    if not parts.netloc and "@" in text:  # no `//` (`user:pw@host/x`): drop up to the `@`
-        parts = urlsplit(_BARE_USERINFO.sub("", text, count=1))
+    try:
+        parts = urlsplit(text)
+        if not parts.netloc and "@" in text:  # no `//` (`user:pw@host/x`): drop up to the `@`
+            parts = urlsplit(_BARE_USERINFO.sub("", text, count=1))
+    except ValueError:  # not a URL at all (`http://[::g`): keep what is surely not secret
+        scheme, sep, rest = text.partition("://")
+        rest = rest.split("?", 1)[0].split("#", 1)[0]
+        return f"{scheme}{sep}{_BARE_USERINFO.sub('', rest, count=1)}" if sep else "<not a URL>"
     netloc = parts.netloc.rpartition("@")[2]
     query = ""
     if keep_query and parts.query:

@@ -8,6 +8,7 @@ from pydantic import Field, field_validator
 from yarl import URL
 
 from .. import conventions as c
+from ..redact import safe_url
 from .fields import (
     DEFAULT_SECRET_QUERY_PARAMS,
     HEADER_NAME_RE,
@@ -18,7 +19,6 @@ from .fields import (
     MAX_STEPS,
     NAME_RE,
     RESERVED_LABELS,
-    USERINFO_RE,
     Duration,
     Strict,
     printable,
@@ -107,9 +107,7 @@ class TracingConfig(Strict):
         if value is not None:
             url = URL(value)
             if url.scheme not in ("http", "https") or not url.host:
-                shown = url.with_user(None).with_query(None) if url.host else value
-                bare = USERINFO_RE.sub("", str(shown), count=1)
-                raise ValueError(f"must be an http:// or https:// URL, got {bare!r}")
+                raise ValueError(f"must be an http:// or https:// URL, got {safe_url(value)!r}")
         return value
 
 

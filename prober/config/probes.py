@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Discriminator, Field, Tag, ValidationInfo, field_validator, model_validator
 from yarl import URL
 
+from ..redact import safe_url
 from .fields import (
     HEADER_NAME_RE,
     HTTP_METHODS,
@@ -19,7 +20,6 @@ from .fields import (
     SHARED_EXPECT,
     TARGET_RE,
     TEMPLATE_RE,
-    USERINFO_RE,
     Duration,
     Size,
     StatusSet,
@@ -193,8 +193,7 @@ class RequestConfig(Strict):
         except (ValueError, TypeError):
             raise ValueError("not a valid URL") from None
         if url.scheme not in ("http", "https") or not url.host:
-            bare = USERINFO_RE.sub("", value.split("?", maxsplit=1)[0], count=1)
-            shown = printable(str(url.with_user(None).with_query(None))) if url.host else repr(bare)
+            shown = printable(safe_url(value)) if url.host else repr(printable(safe_url(value)))
             raise ValueError(
                 f"must be an absolute http:// or https:// URL with a host, got {shown}"
             )
