@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import logging
 import socket
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,18 @@ from aiohttp import web
 from prober.config import Config, parse_config
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _restore_root_logging() -> Iterator[None]:
+    """Tests that call `prober.cli.main` in process run `setup_logging`, which replaces the
+    root logger's handlers and level (to critical for `once`); later tests' caplog would
+    then see nothing. Put the root logger back as it was after every test."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 def pytest_asyncio_loop_factories(

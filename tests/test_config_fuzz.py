@@ -30,6 +30,7 @@ from yarl import URL
 
 from prober import config as model
 from prober.config import ConfigError, load_config
+from prober.config.regex import compile_regex
 from prober.config.units import parse_duration
 
 from .conftest import REPO
@@ -237,11 +238,10 @@ def _is_duration(text: str) -> bool:
 
 
 def _compiles(text: str) -> bool:
+    """Whether RE2, the engine probes.yaml's regexes use, takes `text` (not Python's re)."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)  # e.g. "possible nested set"
-            re.compile(text)
-    except re.error:
+        compile_regex(text)
+    except ValueError:
         return False
     return True
 

@@ -20,7 +20,7 @@ import subprocess
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -476,21 +476,38 @@ def test_rejected_reload_is_not_half_applied(
     )
     path = _write(tmp_path, old)
     results = tmp_path / "runs.jsonl"
+
+    def scrape() -> str:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=3) as r:
+                return str(r.read().decode())
+        except OSError as exc:
+            return f"unreachable: {exc}"
+
+    def poll(done: Callable[[str], bool]) -> str:
+        """Scrape until `done` holds (at most 100 tries, 0.1 s apart): no guessed sleeps."""
+        text = scrape()
+        for _ in range(100):
+            if done(text):
+                break
+            time.sleep(0.1)
+            text = scrape()
+        return text
+
     with subprocess.Popen(
-        [*PROBER, "run", "-c", str(path), "--results", str(results), "--duration", "4s"],
+        [*PROBER, "run", "-c", str(path), "--results", str(results), "--duration", "20s"],
         env=case_env(INVALID[0]),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     ) as proc:
-        time.sleep(1.2)
+        poll(lambda m: (_metric(m, "prober_probes_configured") or 0) >= 1)  # SIGHUP handled
         path.write_text(new)
         proc.send_signal(signal.SIGHUP)
-        time.sleep(1.5)
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=3) as r:
-                metrics = r.read().decode()
-        except OSError as exc:
-            metrics = f"unreachable: {exc}"
+        failure = 'prober_config_reloads_total{result="failure"}'
+        metrics = poll(lambda m: failure in m and not m.split(failure)[1].startswith(" 0"))
+        time.sleep(0.6)  # two intervals of probe a, had the new config been applied
+        metrics = scrape()
+        proc.send_signal(signal.SIGTERM)
         try:
             out, err = proc.communicate(timeout=10)
         except subprocess.TimeoutExpired:
