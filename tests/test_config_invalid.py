@@ -295,6 +295,10 @@ CASES: dict[str, Case] = {
         "invalid-agent-http-client.yaml",
         ("agent.http_client: Input should be 'builtin' or 'aiohttp'",),
     ),
+    "unknown metrics mode": Case(
+        "invalid-agent-metrics.yaml",
+        ("agent.metrics: Input should be 'full' or 'lean'",),
+    ),
     "empty probes list": Case(
         "invalid-probes-empty.yaml",
         ("probes: list at least one probe",),

@@ -40,6 +40,8 @@ class AgentConfig(Strict):
     # (half the CPU per run, timed in the socket callbacks); aiohttp: every request by aiohttp.
     http_client: Literal["builtin", "aiohttp"] = "builtin"
     secret_query_params: tuple[str, ...] = DEFAULT_SECRET_QUERY_PARAMS
+    # lean: no per-phase histograms (prober_probe_phase_seconds), the bulk of a probe's series
+    metrics: Literal["full", "lean"] = "full"
 
     @field_validator("listen")
     @classmethod
