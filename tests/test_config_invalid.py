@@ -301,7 +301,7 @@ CASES: dict[str, Case] = {
     ),
     "error bound alert above 1s": Case(
         "invalid-agent-error-bound-alert.yaml",
-        ("agent.error_bound_alert: must be at most 1s (the bound histogram's last bucket), got 2s",),
+        ("agent.error_bound_alert: must be at most 1s (the histogram's last bucket), got 2s",),
     ),
     "empty probes list": Case(
         "invalid-probes-empty.yaml",

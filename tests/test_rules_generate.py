@@ -280,7 +280,12 @@ def test_every_alert_carries_severity_summary_description_and_the_configured_url
         assert rule["labels"][n.L_SEVERITY] in ("critical", "warning"), rule["alert"]
         assert rule["labels"][n.L_ACTION], rule["alert"]
         assert {"summary", "description"} <= rule["annotations"].keys(), rule["alert"]
-        agent_wide = (n.REGION_ABSENT_ALERT, n.ALL_ABSENT_ALERT, n.SHARD_DOWN_ALERT, n.QUALITY_ALERT)
+        agent_wide = (
+            n.REGION_ABSENT_ALERT,
+            n.ALL_ABSENT_ALERT,
+            n.SHARD_DOWN_ALERT,
+            n.QUALITY_ALERT,
+        )
         if rule["alert"] not in agent_wide:
             assert rule["labels"][c.L_SLO] == "user-metadata"
             assert rule["annotations"]["runbook_url"] == (

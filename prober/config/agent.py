@@ -50,7 +50,7 @@ class AgentConfig(Strict):
     def _error_bound_alert(cls, value: float) -> float:
         if value > 1:
             raise ValueError(
-                f"must be at most 1s (the bound histogram's last bucket), got {value:g}s"
+                f"must be at most 1s (the histogram's last bucket), got {value:g}s"
             )
         return value
 
