@@ -49,9 +49,7 @@ class AgentConfig(Strict):
     @classmethod
     def _error_bound_alert(cls, value: float) -> float:
         if value > 1:
-            raise ValueError(
-                f"must be at most 1s (the histogram's last bucket), got {value:g}s"
-            )
+            raise ValueError(f"must be at most 1s (the histogram's last bucket), got {value:g}s")
         return value
 
     @field_validator("listen")

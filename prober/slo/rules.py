@@ -403,6 +403,8 @@ def _traffic_alerts(slo: SLOConfig, scale: Scale) -> list[Rule]:
 # --- prober health ------------------------------------------------------------
 QUALITY_THRESHOLD = 0.005  # agent.error_bound_alert's default
 QUALITY_WINDOW = 600.0  # p99 of the bound over this window, and for this long
+
+
 def health_group(
     slos: tuple[SLOConfig, ...], scale: Scale, error_bound_alert: float = QUALITY_THRESHOLD
 ) -> Group:
