@@ -200,12 +200,14 @@ def prober_config(
     timeout: float,
     extra: str = "",
     client: str = "builtin",
+    metrics: str = "full",
 ) -> None:
     """A config of `probes` identical GET probes at one interval (status 200 expected)."""
     lines = [
         "agent:",
         "  region: bench",
         *([f"  http_client: {client}"] if client != "builtin" else []),  # older trees lack it
+        *([f"  metrics: {metrics}"] if metrics != "full" else []),
         "defaults:",
         f"  interval: {interval}s",
         f"  timeout: {timeout}s",

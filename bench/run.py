@@ -68,6 +68,7 @@ class Settings:
         self.scrape_every: float = args.scrape_every
         self.render_budget = 10.0 if args.quick else 60.0  # seconds of scrapes, at most
         self.repeats: int = args.repeats
+        self.metrics: str = args.metrics
         # (the tool's CPUs, everyone else's): a deployed prober does not share its core with
         # the service it measures (docs: measurement.md, "Measure the tool on its own core")
         self.tool_cpus: frozenset[int] | None = None
@@ -145,7 +146,7 @@ def phase_prober(
     client = "aiohttp" if tool == "prober-aiohttp" else "builtin"
     p.prober_config(
         config, url, probes=int(rate * s.interval), interval=s.interval, timeout=s.timeout,
-        client=client,
+        client=client, metrics=s.metrics,
     )  # fmt: skip
     child = p.start_prober(
         f"{tool}-{rate}-r{repeat}", config, results, rundir, prober_src=s.prober_src,
@@ -298,7 +299,7 @@ def phase_render(
     n = s.render_probes
     name = f"prober-render-{n}-{interval:.0f}s"
     config = rundir / f"{name}.yaml"
-    p.prober_config(config, url, probes=n, interval=interval, timeout=2.0)
+    p.prober_config(config, url, probes=n, interval=interval, timeout=2.0, metrics=s.metrics)
     t_start = time.monotonic()
     child = p.start_prober(name, config, None, rundir, prober_src=s.prober_src, cpus=s.tool_cpus)
     try:
@@ -613,6 +614,12 @@ def main() -> int:
         "--repeats", type=int, default=3, help="windows per tool and rate; tails are their median"
     )
     parser.add_argument(
+        "--metrics",
+        choices=("full", "lean"),
+        default="full",
+        help="prober's agent.metrics (lean: no per-phase histograms)",
+    )
+    parser.add_argument(
         "--no-pin",
         action="store_true",
         help="do not pin (default: the tool alone on CPU 1; service, drivers and bench on CPU 0)",
@@ -704,6 +711,7 @@ def main() -> int:
             "git": git_state(s.prober_src or p.REPO),
             "loadavg": Path("/proc/loadavg").read_text().split()[:3],
             "repeats": s.repeats,
+            "metrics": s.metrics,
             "pin": {"tool": sorted(s.tool_cpus), "others": sorted(s.other_cpus)}
             if s.tool_cpus is not None and s.other_cpus is not None
             else None,
