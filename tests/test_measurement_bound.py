@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp import web
 
+from prober.agent.loopwatch import TICK, LoopWatch
 from prober.agent.runner import execute
 from prober.config import ProbeConfig
 from prober.model import ProbeResult, RunContext
@@ -86,3 +87,19 @@ async def test_concurrent_runs_each_get_the_stall_they_overlapped(
     assert first.error_bound >= BLOCK
     assert second.error_bound >= BLOCK
     assert later.error_bound < BLOCK
+    assert not LoopWatch.of(loop).ticking  # nothing in flight: an idle agent pays nothing
+
+
+async def test_a_stall_right_before_the_end_is_caught_by_the_pending_tick() -> None:
+    """The stall ends just before the run does, so no tick has run since: the tick still
+    pending, late by now minus its due time, carries it."""
+    watch = LoopWatch.of(asyncio.get_running_loop())
+    since = watch.enter()
+    await asyncio.sleep(0)
+    time.sleep(BLOCK)  # noqa: ASYNC251 - the stall under test: the run itself holds the loop
+    bound = watch.leave(since)
+    assert bound >= BLOCK
+    assert not watch.ticking
+    quiet_since = watch.enter()
+    quiet = watch.leave(quiet_since)
+    assert TICK <= quiet < BLOCK

@@ -45,6 +45,11 @@ class LoopWatch:
             watch = _WATCHES[loop] = cls(loop)
         return watch
 
+    @property
+    def ticking(self) -> bool:
+        """Whether the timer is armed: only while some run is in flight."""
+        return self._handle is not None
+
     def enter(self) -> float:
         """A run starts: tick while it is in flight. Returns the perf time to pass to `leave`."""
         now = perf()
