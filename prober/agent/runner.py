@@ -52,7 +52,9 @@ async def execute(probe: Probe, ctx: RunContext, tracing: Tracing | None) -> Pro
             wall_start=ctx.wall_start,
             lag=ctx.lag,
         )
-    result = dataclasses.replace(result, error_bound=watch.leave(since))
+    # Set on the result the probe just built for this run, which nothing else holds yet:
+    # dataclasses.replace would copy all its fields, about 20 us a run (a few % of its CPU).
+    object.__setattr__(result, "error_bound", watch.leave(since))
     if span is not None and tracing is not None:
         trace_id, span_id = tracing.finish(span, result)
         if trace_id:
