@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import math
 import re
+import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 CLK_TCK = 100  # os.sysconf("SC_CLK_TCK") on Linux; callers may pass the real value
 
@@ -208,3 +210,55 @@ def counters_consistent(
 ) -> bool:
     """runs + skipped (+ the runs still in flight) within `tolerance` runs of the plan."""
     return abs(runs + skipped + inflight - planned) <= tolerance
+
+
+def median_spread(values: Iterable[float]) -> tuple[float, float, float]:
+    """(median, min, max) of the repeats of one figure; nan values (a repeat with no data) are
+    left out, and all three are nan when nothing is left. An even count's median is the mean
+    of the middle two."""
+    kept = sorted(v for v in values if not math.isnan(v))
+    if not kept:
+        return math.nan, math.nan, math.nan
+    return statistics.median(kept), kept[0], kept[-1]
+
+
+SUMMED = frozenset({"planned", "started", "ok", "unmatched", "duplicates", "skipped_total"})
+LISTED = frozenset({"exit_code", "pinned"})
+CONCATENATED = frozenset({"scrape_ms"})
+IDENTITY = frozenset({"tool", "rate", "repeat"})
+
+
+def combine_repeats(phases: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The repeats of one tool at one rate as one row: counts summed, every other figure the
+    median of the repeats, with its (min, max) under "spread" (same keys, nested alike)."""
+    if not phases:
+        raise ValueError("no repeats to combine")
+    first = phases[0]
+    out: dict[str, Any] = {"tool": first["tool"], "rate": first["rate"], "repeats": len(phases)}
+    spread: dict[str, Any] = {}
+    for key, value in first.items():
+        if key in IDENTITY:
+            continue
+        values = [ph[key] for ph in phases if key in ph]
+        if key in SUMMED:
+            out[key] = sum(values)
+        elif key in LISTED:
+            out[key] = values
+        elif key in CONCATENATED:
+            out[key] = [x for v in values for x in v]
+        elif isinstance(value, Mapping):
+            out[key], spread[key] = {}, {}
+            for sub in value:
+                subs = [v[sub] for v in values if sub in v]
+                if sub == "n":
+                    out[key][sub] = sum(subs)
+                else:
+                    med, lo, hi = median_spread(subs)
+                    out[key][sub], spread[key][sub] = med, (lo, hi)
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            med, lo, hi = median_spread(float(v) for v in values)
+            out[key], spread[key] = med, (lo, hi)
+        else:
+            out[key] = values[-1]
+    out["spread"] = spread
+    return out

@@ -16,6 +16,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,12 +50,23 @@ def start(
     logdir: Path,
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
+    *,
+    cpus: AbstractSet[int] | None = None,
 ) -> Child:
+    """Start `argv`; with `cpus`, on those CPUs only, set before exec so every thread the
+    program starts (Go's, Python's) inherits the mask."""
     out_path, err_path = logdir / f"{name}.out", logdir / f"{name}.err"
     out, err = out_path.open("wb"), err_path.open("wb")
     full_env = {**os.environ, **(env or {})}
+    mask = frozenset(cpus) if cpus else None
     proc = subprocess.Popen(
-        list(argv), stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=full_env, cwd=cwd
+        list(argv),
+        stdout=out,
+        stderr=err,
+        stdin=subprocess.DEVNULL,
+        env=full_env,
+        cwd=cwd,
+        preexec_fn=(lambda: os.sched_setaffinity(0, mask)) if mask else None,  # noqa: PLW1509 - run.py is single-threaded
     )
     return Child(name, proc, out_path, err_path, [out, err])
 
@@ -165,12 +177,16 @@ def sleep_until(wall: float) -> None:
 
 
 def start_service(
-    logdir: Path, latency: float, access_log: Path | None, name: str = "service"
+    logdir: Path,
+    latency: float,
+    access_log: Path | None,
+    name: str = "service",
+    cpus: AbstractSet[int] | None = None,
 ) -> tuple[Child, int]:
     argv = [sys.executable, str(BENCH / "service.py"), "--latency", str(latency)]
     if access_log is not None:
         argv += ["--access-log", str(access_log)]
-    child = start(name, argv, logdir)
+    child = start(name, argv, logdir, cpus=cpus)
     line = wait_for_json_line(child, child.stdout, lambda d: "port" in d, 30)
     return child, int(line["port"])
 
@@ -184,12 +200,14 @@ def prober_config(
     timeout: float,
     extra: str = "",
     client: str = "builtin",
+    metrics: str = "full",
 ) -> None:
     """A config of `probes` identical GET probes at one interval (status 200 expected)."""
     lines = [
         "agent:",
         "  region: bench",
         *([f"  http_client: {client}"] if client != "builtin" else []),  # older trees lack it
+        *([f"  metrics: {metrics}"] if metrics != "full" else []),
         "defaults:",
         f"  interval: {interval}s",
         f"  timeout: {timeout}s",
@@ -208,6 +226,7 @@ def start_prober(
     *,
     prober_src: Path | None = None,
     extra_args: Sequence[str] = (),
+    cpus: AbstractSet[int] | None = None,
 ) -> Child:
     """`prober run` (on uvloop), /metrics on a free loopback port: see wait_prober_port."""
     argv = [
@@ -226,7 +245,7 @@ def start_prober(
     if results is not None:
         argv += ["--results", str(results)]
     env = {"PYTHONPATH": str(prober_src)} if prober_src else {}
-    return start(name, argv, logdir, env=env, cwd=prober_src or REPO)
+    return start(name, argv, logdir, env=env, cwd=prober_src or REPO, cpus=cpus)
 
 
 def wait_prober_port(child: Child, timeout: float = 120) -> int:
@@ -234,3 +253,11 @@ def wait_prober_port(child: Child, timeout: float = 120) -> int:
         child, child.stderr, lambda d: d.get("msg") == "serving /metrics", timeout
     )
     return int(line["port"])
+
+
+def affinity(pid: int) -> list[int]:
+    """The CPUs `pid` may run on (to record that pinning took), [] once it is gone."""
+    try:
+        return sorted(os.sched_getaffinity(pid))
+    except OSError:
+        return []

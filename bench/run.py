@@ -1,6 +1,6 @@
 """prober vs blackbox_exporter vs the loopback floor, side by side, on this machine.
 
-    python bench/run.py [--quick] [--rates 100,500,1000,2000] [--out bench/results/X.json]
+    python bench/run.py [--quick] [--rates 100,500,1000,2000] [--repeats 3] [--no-pin]
 
 Starts the simulated service (bench/service.py, fixed latency, access log) on
 127.0.0.1, then for each rate, one after another:
@@ -8,7 +8,10 @@ Starts the simulated service (bench/service.py, fixed latency, access log) on
   blackbox  prometheus-blackbox-exporter driven at RATE through /probe by loadgen.py;
   floor     loadgen.py fetching the service itself, fresh connection per request.
 Each phase: start, warm up, measure a window of whole seconds (CPU from
-/proc/PID/stat at its edges), stop by PID. Then `prober run` with 10,000 probes
+/proc/PID/stat at its edges), stop by PID. Each rate is repeated (--repeats, tools
+interleaved); the table shows the median of the repeats and their spread. The tool
+under test runs alone on CPU 1, the service, the drivers and this script on CPU 0
+(--no-pin: anywhere). Then `prober run` with 10,000 probes
 for memory and /metrics render time. At the end the service's access log is
 matched one to one with every reported latency. See bench/README.md.
 """
@@ -64,6 +67,18 @@ class Settings:
         self.prober_src: Path | None = args.prober_src
         self.scrape_every: float = args.scrape_every
         self.render_budget = 10.0 if args.quick else 60.0  # seconds of scrapes, at most
+        self.repeats: int = args.repeats
+        self.metrics: str = args.metrics
+        # (the tool's CPUs, everyone else's): a deployed prober does not share its core with
+        # the service it measures (docs: measurement.md, "Measure the tool on its own core")
+        self.tool_cpus: frozenset[int] | None = None
+        self.other_cpus: frozenset[int] | None = None
+        available = os.sched_getaffinity(0)
+        if not args.no_pin:
+            if {0, 1} <= available:
+                self.tool_cpus, self.other_cpus = frozenset({1}), frozenset({0})
+            else:
+                print("bench: CPUs 0 and 1 are not both available: not pinning", file=sys.stderr)
 
 
 # --- phases ------------------------------------------------------------------------
@@ -117,18 +132,29 @@ def scrape_until(url: str, t0: float, t1: float, every: float) -> list[float]:
 
 
 def phase_prober(
-    rate: int, s: Settings, rundir: Path, service: p.Child, url: str, *, tool: str = "prober"
+    rate: int,
+    s: Settings,
+    rundir: Path,
+    service: p.Child,
+    url: str,
+    *,
+    tool: str = "prober",
+    repeat: int = 0,
 ) -> dict[str, Any]:
-    config = rundir / f"{tool}-{rate}.yaml"
-    results = rundir / f"{tool}-{rate}.jsonl"
+    config = rundir / f"{tool}-{rate}-r{repeat}.yaml"
+    results = rundir / f"{tool}-{rate}-r{repeat}.jsonl"
     client = "aiohttp" if tool == "prober-aiohttp" else "builtin"
     p.prober_config(
         config, url, probes=int(rate * s.interval), interval=s.interval, timeout=s.timeout,
-        client=client,
+        client=client, metrics=s.metrics,
     )  # fmt: skip
-    child = p.start_prober(f"{tool}-{rate}", config, results, rundir, prober_src=s.prober_src)
+    child = p.start_prober(
+        f"{tool}-{rate}-r{repeat}", config, results, rundir, prober_src=s.prober_src,
+        cpus=s.tool_cpus,
+    )  # fmt: skip
     try:
         port = p.wait_prober_port(child)
+        pinned = {"tool": p.affinity(child.pid), "service": p.affinity(service.pid)}
         t0, t1 = window_edges(time.time(), s)
         pids = {"tool": child.pid, "service": service.pid}
         p.sleep_until(t0)
@@ -146,6 +172,7 @@ def phase_prober(
         code = p.stop(child, timeout=15)
     reported: dict[str, float] = {}
     lags: list[float] = []
+    bounds: list[float] = []
     started = ok = 0
     with results.open(encoding="utf-8") as f:
         for line in f:
@@ -155,6 +182,8 @@ def phase_prober(
                 continue
             started += 1
             lags.append(r["lag"])
+            if "error_bound_seconds" in r:  # prober's own bound (absent in older checkouts)
+                bounds.append(r["error_bound_seconds"])
             if r["outcome"] == "success":
                 ok += 1
                 reported[r["run_id"]] = r["duration"]
@@ -162,6 +191,9 @@ def phase_prober(
     return {
         "tool": tool,
         "rate": rate,
+        "repeat": repeat,
+        "pinned": pinned,
+        "error_bound_ms": a.summarize(bounds, scale=1000),
         "planned": a.planned_runs(int(rate * s.interval), s.interval, s.window),
         "started": started,
         "ok": ok,
@@ -178,15 +210,16 @@ def phase_prober(
 
 
 def phase_loadgen(
-    tool: str, rate: int, s: Settings, rundir: Path, *, service: p.Child, url: str
+    tool: str, rate: int, s: Settings, rundir: Path, *, service: p.Child, url: str, repeat: int = 0
 ) -> dict[str, Any]:
-    out = rundir / f"{tool}-{rate}.jsonl"
+    out = rundir / f"{tool}-{rate}-r{repeat}.jsonl"
     extra: list[p.Child] = []
     pids: dict[str, int] = {"service": service.pid}
     argv = [
         sys.executable, str(p.BENCH / "loadgen.py"), "--mode", tool, "--target", url,
         "--rate", str(rate), "--seconds", str(s.warmup + 1 + s.window + 0.5),
-        "--timeout", str(s.timeout + 0.1), "--id-prefix", f"{tool[0]}{rate}", "--out", str(out),
+        "--timeout", str(s.timeout + 0.1), "--id-prefix", f"{tool[0]}{rate}r{repeat}",
+        "--out", str(out),
     ]  # fmt: skip
     try:
         if tool == "blackbox":
@@ -194,7 +227,7 @@ def phase_loadgen(
             bb_config.write_text(BLACKBOX_CONFIG.format(timeout=s.timeout), encoding="utf-8")
             bb_port = p.free_port()
             bb = p.start(
-                f"blackbox-{rate}",
+                f"blackbox-{rate}-r{repeat}",
                 [
                     BLACKBOX,
                     f"--config.file={bb_config}",
@@ -202,13 +235,20 @@ def phase_loadgen(
                     "--log.level=warn",
                 ],
                 rundir,
+                cpus=s.tool_cpus,
             )
             extra.append(bb)
             p.wait_for_http(f"http://127.0.0.1:{bb_port}/metrics", 30)
             pids["tool"] = bb.pid
             argv += ["--blackbox", f"http://127.0.0.1:{bb_port}"]
-        gen = p.start(f"loadgen-{tool}-{rate}", argv, rundir)
+        # blackbox's driver stands in for Prometheus: off the tool's CPU. The floor's load
+        # generator is the tool under test itself (its client is the floor).
+        gen_cpus = s.other_cpus if tool == "blackbox" else s.tool_cpus
+        gen = p.start(f"loadgen-{tool}-{rate}-r{repeat}", argv, rundir, cpus=gen_cpus)
         extra.append(gen)
+        pinned = {"loadgen": p.affinity(gen.pid), "service": p.affinity(service.pid)}
+        if "tool" in pids:
+            pinned["tool"] = p.affinity(pids["tool"])
         start = p.wait_for_json_line(gen, gen.stdout, lambda d: "start" in d, 30)
         pids["loadgen"] = gen.pid
         t0, t1 = window_edges(float(start["start"]), s)
@@ -237,6 +277,8 @@ def phase_loadgen(
     return {
         "tool": tool,
         "rate": rate,
+        "repeat": repeat,
+        "pinned": pinned,
         "planned": int(rate * s.window),
         "started": started,
         "ok": ok,
@@ -257,9 +299,9 @@ def phase_render(
     n = s.render_probes
     name = f"prober-render-{n}-{interval:.0f}s"
     config = rundir / f"{name}.yaml"
-    p.prober_config(config, url, probes=n, interval=interval, timeout=2.0)
+    p.prober_config(config, url, probes=n, interval=interval, timeout=2.0, metrics=s.metrics)
     t_start = time.monotonic()
-    child = p.start_prober(name, config, None, rundir, prober_src=s.prober_src)
+    child = p.start_prober(name, config, None, rundir, prober_src=s.prober_src, cpus=s.tool_cpus)
     try:
         port = p.wait_prober_port(child, timeout=180)
         startup = time.monotonic() - t_start
@@ -313,7 +355,9 @@ def finish_phase(
     m = a.match(raw["reported"], handled, len(dupes & raw["reported"].keys()))
     runs = raw["started"]
     cpu = raw["cpu"]
-    out: dict[str, Any] = {k: raw[k] for k in ("tool", "rate", "planned", "started", "ok")}
+    out: dict[str, Any] = {
+        k: raw[k] for k in ("tool", "rate", "repeat", "planned", "started", "ok")
+    }
     out.update(
         achieved_rate=a.rate(runs, s.window),
         success=a.fraction(raw["ok"], raw["planned"]),
@@ -328,7 +372,10 @@ def finish_phase(
         - sum(v for k, v in cpu.items() if k != "_busy") / (s.window * (os.cpu_count() or 1)),
         rss_peak_mb=raw["rss_peak_kb"] / 1024,
     )
-    for key in ("skipped_total", "loop_lag_last", "exit_code", "scrape_ms", "preempted_per_s"):
+    for key in (
+        "skipped_total", "loop_lag_last", "exit_code", "scrape_ms", "preempted_per_s",
+        "error_bound_ms", "pinned",
+    ):  # fmt: skip
         if key in raw:
             out[key] = raw[key]
     return out
@@ -349,26 +396,38 @@ def saturated(phase: dict[str, Any]) -> bool:
     return bool(phase["box_busy"] >= SATURATED)
 
 
+def spread(ph: dict[str, Any], key: str, sub: str) -> str:
+    """A figure as the median of the repeats, with their min-max when there were several."""
+    value = fmt(ph[key][sub])
+    lo, hi = ph.get("spread", {}).get(key, {}).get(sub, (None, None))
+    if ph.get("repeats", 1) < 2 or lo is None:
+        return value
+    return f"{value} ({fmt(lo)}-{fmt(hi)})"
+
+
 def table(phases: list[dict[str, Any]]) -> str:
     head = (
         "| rate/s | tool | achieved/s | success | overhead p50 / p95 / p99 / max ms | "
         "lag p50 / p99 / max ms | CPU s/1k probes | peak RSS MB | loadgen CPU s/1k | "
-        "service CPU s/1k | box busy (others) | /metrics scrape ms |"
+        "service CPU s/1k | box busy (others) | /metrics scrape ms | error bound p99 ms |"
     )
-    rows = [head, "|" + "---|" * 12]
+    rows = [head, "|" + "---|" * 13]
     for ph in phases:
-        o, lag, cpu = ph["overhead_ms"], ph["lag_ms"], ph["cpu_s_per_1000"]
+        o, cpu = ph["overhead_ms"], ph["cpu_s_per_1000"]
         lag_note = "" if ph["tool"].startswith("prober") else " (driver)"
+        bound = spread(ph, "error_bound_ms", "p99") if "error_bound_ms" in ph else "–"
         rows.append(
             f"| {ph['rate']} | {ph['tool']} | {fmt(ph['achieved_rate'], 0)} | "
             f"{fmt(ph['success'] * 100, 2)}% | "
-            f"{fmt(o['p50'])} / {fmt(o['p95'])} / {fmt(o['p99'])} / {fmt(o['max'])} | "
-            f"{fmt(lag['p50'])} / {fmt(lag['p99'])} / {fmt(lag['max'])}{lag_note} | "
+            f"{fmt(o['p50'])} / {fmt(o['p95'])} / {spread(ph, 'overhead_ms', 'p99')} / "
+            f"{spread(ph, 'overhead_ms', 'max')} | "
+            f"{fmt(ph['lag_ms']['p50'])} / {spread(ph, 'lag_ms', 'p99')} / "
+            f"{spread(ph, 'lag_ms', 'max')}{lag_note} | "
             f"{fmt(cpu.get('tool'), 3)} | {fmt(ph['rss_peak_mb'] or None, 1)} | "
             f"{fmt(cpu.get('loadgen'), 3)} | {fmt(cpu.get('service'), 3)} | "
             f"{ph['box_busy'] * 100:.0f}% ({ph['others_busy'] * 100:.0f}%)"
             f"{' **saturated**' if saturated(ph) else ''} | "
-            f"{' '.join(fmt(x, 0) for x in ph.get('scrape_ms', [])) or '–'} |"
+            f"{' '.join(fmt(x, 0) for x in ph.get('scrape_ms', [])) or '–'} | {bound} |"
         )
     return "\n".join(rows)
 
@@ -457,11 +516,18 @@ def goals(phases: list[dict[str, Any]], render: dict[str, Any] | None) -> list[d
 
 def report_md(result: dict[str, Any]) -> str:
     meta = result["meta"]
+    pinning = (
+        f"tool pinned to CPU {','.join(map(str, meta['pin']['tool']))}, service and drivers "
+        f"to CPU {','.join(map(str, meta['pin']['others']))}"
+        if meta["pin"]
+        else "not pinned"
+    )
     lines = [
         f"Run {meta['started']} ({'quick' if meta['quick'] else 'full'}): service latency "
         f"{meta['latency_ms']} ms, window {meta['window_s']} s per phase, "
         f"{meta['cores']} cores, {meta['python']}, blackbox {meta['blackbox_version']}, "
-        f"prober {meta['git']}.",
+        f"prober {meta['git']}; {pinning}; each figure the median of {meta['repeats']} "
+        "repeat(s), tails with their min-max in brackets.",
         "",
         table(result["phases"]),
         "",
@@ -544,9 +610,27 @@ def main() -> int:
         help="scrape prober's /metrics this often during its window, as Prometheus would (0: off)",
     )
     parser.add_argument("--prober-src", type=Path, help="run prober from this source tree")
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="windows per tool and rate; tails are their median"
+    )
+    parser.add_argument(
+        "--metrics",
+        choices=("full", "lean"),
+        default="full",
+        help="prober's agent.metrics (lean: no per-phase histograms)",
+    )
+    parser.add_argument(
+        "--no-pin",
+        action="store_true",
+        help="do not pin (default: the tool alone on CPU 1; service, drivers and bench on CPU 0)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the raw files")
     args = parser.parse_args()
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
     s = Settings(args)
+    if s.other_cpus is not None:
+        os.sched_setaffinity(0, s.other_cpus)  # this script scrapes and samples: off the tool's CPU
     rates = [
         int(r) for r in (args.rates or ("100,1000" if s.quick else "100,500,1000,2000")).split(",")
     ]
@@ -569,22 +653,26 @@ def main() -> int:
     began = time.monotonic()
     raws: list[dict[str, Any]] = []
     render = None
-    service, port = p.start_service(rundir, s.latency, access_log)
+    service, port = p.start_service(rundir, s.latency, access_log, cpus=s.other_cpus)
     try:
         url = f"http://127.0.0.1:{port}{SERVICE_PATH}"
         for rate in rates:
-            for tool in tools:
-                t = time.monotonic()
-                if tool.startswith("prober"):
-                    raw = phase_prober(rate, s, rundir, service, url, tool=tool)
-                else:
-                    raw = phase_loadgen(tool, rate, s, rundir, service=service, url=url)
-                raws.append(raw)
-                print(
-                    f"bench: {tool} at {rate}/s: {raw['started']}/{raw['planned']} started, "
-                    f"{raw['ok']} ok ({time.monotonic() - t:.0f} s)",
-                    file=sys.stderr,
-                )
+            for k in range(s.repeats):  # tools interleaved: a noisy minute hits them all alike
+                for tool in tools:
+                    t = time.monotonic()
+                    if tool.startswith("prober"):
+                        raw = phase_prober(rate, s, rundir, service, url, tool=tool, repeat=k)
+                    else:
+                        raw = phase_loadgen(
+                            tool, rate, s, rundir, service=service, url=url, repeat=k
+                        )
+                    raws.append(raw)
+                    print(
+                        f"bench: {tool} at {rate}/s, repeat {k + 1}/{s.repeats}: "
+                        f"{raw['started']}/{raw['planned']} started, {raw['ok']} ok "
+                        f"({time.monotonic() - t:.0f} s)",
+                        file=sys.stderr,
+                    )
         if s.render_probes and "prober" in tools:
             render = {
                 # configured, barely running: 10,000 probes an hour
@@ -601,7 +689,11 @@ def main() -> int:
     finally:
         p.stop(service)
     handled, dupes = read_access_log(access_log)
-    phases = [finish_phase(raw, handled, dupes, s) for raw in raws]
+    windows = [finish_phase(raw, handled, dupes, s) for raw in raws]
+    grouped: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for w in windows:
+        grouped.setdefault((w["tool"], w["rate"]), []).append(w)
+    phases = [a.combine_repeats(group) for group in grouped.values()]
     result: dict[str, Any] = {
         "meta": {
             "started": stamp,
@@ -618,8 +710,14 @@ def main() -> int:
             "prober_src": str(s.prober_src or p.REPO),
             "git": git_state(s.prober_src or p.REPO),
             "loadavg": Path("/proc/loadavg").read_text().split()[:3],
+            "repeats": s.repeats,
+            "metrics": s.metrics,
+            "pin": {"tool": sorted(s.tool_cpus), "others": sorted(s.other_cpus)}
+            if s.tool_cpus is not None and s.other_cpus is not None
+            else None,
         },
         "phases": phases,
+        "windows": windows,
         "render": render,
     }
     result["goals"] = goals(phases, render)

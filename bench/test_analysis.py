@@ -6,6 +6,7 @@ Run with `python -m pytest bench/test_analysis.py` (the main suite collects test
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import analysis as a
 import pytest
@@ -153,3 +154,66 @@ def test_system_busy() -> None:
     assert a.busy_fraction(before, after) == pytest.approx(0.6)  # 150 busy of 250
     with pytest.raises(ValueError, match="proc/stat"):
         a.system_busy_ticks("intr 1 2 3")
+
+
+def test_median_spread_of_repeats_ignores_missing_figures() -> None:
+    assert a.median_spread([13.4, 4.4, 21.6]) == (13.4, 4.4, 21.6)
+    assert a.median_spread([2.0, 1.0, 4.0, 3.0]) == (2.5, 1.0, 4.0)  # even: mean of the middle
+    assert a.median_spread([5.0, math.nan, 1.0]) == (3.0, 1.0, 5.0)
+    assert all(math.isnan(x) for x in a.median_spread([math.nan]))
+    assert all(math.isnan(x) for x in a.median_spread([]))
+
+
+def _phase(
+    p99: float, lag99: float, cpu: float, started: int, scrapes: list[float]
+) -> dict[str, Any]:
+    return {
+        "tool": "prober",
+        "rate": 1000,
+        "repeat": 0,
+        "planned": 1000,
+        "started": started,
+        "ok": started - 1,
+        "success": (started - 1) / 1000,
+        "overhead_ms": {"n": started - 1, "p50": 1.0, "p99": p99, "max": p99 * 2},
+        "lag_ms": {"n": started, "p50": 0.2, "p99": lag99, "max": math.nan},
+        "cpu_s_per_1000": {"tool": cpu},
+        "scrape_ms": scrapes,
+        "exit_code": 0,
+        "saturated_note": "x",
+    }
+
+
+def test_combine_repeats_takes_medians_with_their_spread_and_sums_the_counts() -> None:
+    row = a.combine_repeats(
+        [
+            _phase(13.4, 5.0, 0.5, 1000, [100.0]),
+            _phase(4.4, 2.0, 0.4, 999, [120.0]),
+            _phase(21.6, 9.0, 0.6, 1000, []),
+        ]
+    )
+    assert (row["tool"], row["rate"], row["repeats"]) == ("prober", 1000, 3)
+    assert row["planned"] == 3000
+    assert row["started"] == 2999
+    assert row["ok"] == 2996
+    assert row["overhead_ms"]["p99"] == 13.4
+    assert row["spread"]["overhead_ms"]["p99"] == (4.4, 21.6)
+    assert row["overhead_ms"]["n"] == 2996  # counted, not a median
+    assert row["lag_ms"]["p99"] == 5.0
+    assert row["spread"]["lag_ms"]["p99"] == (2.0, 9.0)
+    assert math.isnan(row["lag_ms"]["max"])
+    assert row["cpu_s_per_1000"]["tool"] == 0.5
+    assert row["spread"]["cpu_s_per_1000"]["tool"] == (0.4, 0.6)
+    assert row["success"] == pytest.approx(0.999)  # median of 0.999, 0.998, 0.999
+    assert row["scrape_ms"] == [100.0, 120.0]
+    assert row["exit_code"] == [0, 0, 0]
+    assert row["saturated_note"] == "x"
+
+
+def test_combining_one_repeat_keeps_its_figures_and_none_is_refused() -> None:
+    only = _phase(3.0, 1.0, 0.2, 500, [])
+    row = a.combine_repeats([only])
+    assert row["overhead_ms"]["p99"] == 3.0
+    assert row["spread"]["overhead_ms"]["p99"] == (3.0, 3.0)
+    with pytest.raises(ValueError, match="no repeats"):
+        a.combine_repeats([])

@@ -54,6 +54,9 @@ SCHEDULE_LAG: Final = "prober_schedule_lag_seconds"
 SKIPPED_RUNS: Final = "prober_skipped_runs_total"
 INFLIGHT: Final = "prober_inflight"
 LOOP_LAG: Final = "prober_event_loop_lag_seconds"
+# Per agent, not per probe: the bound is the agent's loop being late, shared by every run
+# in flight at that moment; each run's own value is in the results file (docs/metrics.md).
+ERROR_BOUND: Final = "prober_measurement_error_bound_seconds"
 CONFIG_RELOAD_SUCCESS: Final = "prober_config_last_reload_success"
 CONFIG_RELOAD_TIMESTAMP: Final = "prober_config_last_reload_success_timestamp_seconds"
 CONFIG_RELOADS_TOTAL: Final = "prober_config_reloads_total"
@@ -125,6 +128,22 @@ PHASE_BUCKETS: Final = (
     10.0,
 )
 LAG_BUCKETS: Final = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+# A bound is never below the watch's 1 ms tick; the default alert threshold (5 ms) is a bound.
+ERROR_BOUND_BUCKETS: Final = (
+    0.0011,
+    0.0015,
+    0.002,
+    0.003,
+    0.005,
+    0.0075,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+)
 
 DEFAULT_LISTEN: Final = "127.0.0.1:9477"
 CONTAINER_LISTEN: Final = "0.0.0.0:9477"

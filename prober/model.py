@@ -72,6 +72,8 @@ class ProbeResult:
     span_id: str = ""
     step: str = ""  # scenarios: the first failing step
     steps: tuple[StepResult, ...] = ()  # scenarios: every step that ran
+    # at most this much of `duration` can be the agent's own delay (see agent/loopwatch.py)
+    error_bound: float = 0.0
 
     @property
     def success(self) -> bool:

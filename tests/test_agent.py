@@ -295,7 +295,27 @@ async def test_the_results_file_has_one_redacted_line_per_run_with_a_unique_run_
         "duration",
         "phases",
         "lag",
+        "error_bound_seconds",
     }
+    assert all(line["error_bound_seconds"] > 0 for line in lines)
     seen_ids = {h.request_id for h in svc.handled}
     assert {line["run_id"] for line in lines} <= seen_ids  # the service saw every run's id
     assert "tok-SECRET-1" not in results.read_text()
+
+
+async def test_lean_metrics_keep_no_phase_histograms_but_the_results_file_keeps_phases(
+    service: tuple[UserMetadataService, str], tmp_path: Path
+) -> None:
+    _, url = service
+    path = write_config(tmp_path / "p.yaml", url)
+    doc = yaml.safe_load(path.read_text())
+    doc["agent"]["metrics"] = "lean"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    results = tmp_path / "results.jsonl"
+    async with Agent(load_config(path), results_path=results) as agent:
+        series = agent.metrics.series
+        await wait_for(lambda: series["healthz"].runs.get(("success", "200", ""), 0) >= 3)
+        assert all(not s.phases for s in series.values())
+        assert all(s.durations for s in series.values())
+    lines = [json.loads(line) for line in results.read_text().splitlines()]
+    assert any(line["phases"] for line in lines)

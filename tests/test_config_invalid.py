@@ -295,6 +295,14 @@ CASES: dict[str, Case] = {
         "invalid-agent-http-client.yaml",
         ("agent.http_client: Input should be 'builtin' or 'aiohttp'",),
     ),
+    "unknown metrics mode": Case(
+        "invalid-agent-metrics.yaml",
+        ("agent.metrics: Input should be 'full' or 'lean'",),
+    ),
+    "error bound alert above 1s": Case(
+        "invalid-agent-error-bound-alert.yaml",
+        ("agent.error_bound_alert: must be at most 1s (the histogram's last bucket), got 2s",),
+    ),
     "empty probes list": Case(
         "invalid-probes-empty.yaml",
         ("probes: list at least one probe",),

@@ -13,8 +13,8 @@ from prober.telemetry.metrics import ProbeMetrics
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 
 
-def sample_metrics() -> ProbeMetrics:
-    m = ProbeMetrics("eu-west-1", {"team": 'id "core"\\ops\nx'}, c.DURATION_BUCKETS)
+def sample_metrics(*, lean: bool = False) -> ProbeMetrics:
+    m = ProbeMetrics("eu-west-1", {"team": 'id "core"\\ops\nx'}, c.DURATION_BUCKETS, lean=lean)
     m.sync([("get", "ums:8443", "ums"), ("scenario", "ums:8443", "ums")])
     for duration in (0.05, 0.15, 0.2, 0.7):
         m.record(
@@ -25,6 +25,7 @@ def sample_metrics() -> ProbeMetrics:
                 duration=duration,
                 code=200,
                 phases={"connect": 0.002, "ttfb": 0.04},
+                error_bound=0.0012 if duration < 0.5 else 0.03,
             )
         )
     m.record(ProbeResult(probe="get", target="ums:8443", outcome=c.Outcome.TIMEOUT, duration=5.0))
@@ -144,3 +145,35 @@ def test_a_scrape_is_streamed_in_pieces_that_add_up_to_the_whole_body() -> None:
     assert len(pieces) >= len(m.series) * 6
     assert b"".join(pieces) == whole
     assert all(p.endswith(b"\n") for p in pieces if p), "no sample is split between pieces"
+
+
+def test_lean_metrics_drop_the_phase_histograms_and_leave_everything_else_as_it_was() -> None:
+    full = render(sample_metrics(), inflight=1, state={}, version="1").decode()
+    lean = render(sample_metrics(lean=True), inflight=1, state={}, version="1").decode()
+    assert f"{c.PHASE}_bucket" in full  # the sample does record phases
+    assert c.PHASE not in lean  # no samples, and no HELP or TYPE line either
+    without_phases = [line for line in full.splitlines() if c.PHASE not in line]
+    assert lean.splitlines() == without_phases
+    assert families(lean, False)[c.RUNS_TOTAL] == families(full, False)[c.RUNS_TOTAL]
+
+
+def test_going_lean_on_a_reload_drops_the_phase_histograms_already_kept() -> None:
+    m = sample_metrics()
+    m.set_lean(True)
+    assert all(not s.phases for s in m.series.values())
+    assert c.PHASE not in render(m, inflight=0, state={}, version="1").decode()
+
+
+def test_the_error_bound_histogram_is_one_per_agent_and_counts_every_run() -> None:
+    m = sample_metrics()
+    got = families(render(m, inflight=0, state={}, version="1").decode(), False)
+    count = got[c.ERROR_BOUND + "_count"]
+    assert list(count) == [(("region", "eu-west-1"),)]  # no per-probe labels
+    runs = sum(got[c.RUNS_TOTAL].values())
+    assert count[(("region", "eu-west-1"),)] == runs
+    buckets = got[c.ERROR_BOUND + "_bucket"]
+    # three runs at 1.2 ms, one at 30 ms (0.7 s), the rest recorded with no bound (0)
+    assert buckets[(("le", "0.0011"), ("region", "eu-west-1"))] == runs - 4
+    assert buckets[(("le", "0.0015"), ("region", "eu-west-1"))] == runs - 1
+    assert buckets[(("le", "0.025"), ("region", "eu-west-1"))] == runs - 1
+    assert buckets[(("le", "0.05"), ("region", "eu-west-1"))] == runs

@@ -280,7 +280,13 @@ def test_every_alert_carries_severity_summary_description_and_the_configured_url
         assert rule["labels"][n.L_SEVERITY] in ("critical", "warning"), rule["alert"]
         assert rule["labels"][n.L_ACTION], rule["alert"]
         assert {"summary", "description"} <= rule["annotations"].keys(), rule["alert"]
-        if rule["alert"] not in (n.REGION_ABSENT_ALERT, n.ALL_ABSENT_ALERT, n.SHARD_DOWN_ALERT):
+        agent_wide = (
+            n.REGION_ABSENT_ALERT,
+            n.ALL_ABSENT_ALERT,
+            n.SHARD_DOWN_ALERT,
+            n.QUALITY_ALERT,
+        )
+        if rule["alert"] not in agent_wide:
             assert rule["labels"][c.L_SLO] == "user-metadata"
             assert rule["annotations"]["runbook_url"] == (
                 "https://runbooks.example.com/user-metadata-service"
@@ -440,7 +446,8 @@ def test_each_slo_gets_its_own_group_and_one_health_group_waits_the_shortest_abs
     cfg = load_config(TESTDATA / "multi-slo.yaml", env={})
     groups = build_groups(cfg)
     assert [g.name for g in groups] == ["prober-slo-checkout", "prober-slo-search", "prober-health"]
-    assert {r.for_ for r in groups[-1].rules} == {"3m"}
+    # the dead-man's switches; the measurement quality alert has its own window
+    assert {r.for_ for r in groups[-1].rules if r.alert != n.QUALITY_ALERT} == {"3m"}
 
 
 # --- time scaling -------------------------------------------------------------------
@@ -451,8 +458,8 @@ def test_a_scaled_render_keeps_every_name_and_divides_every_range() -> None:
         r.get("record") or r.get("alert") for r in scaled
     ]
     ranges = {m for r in scaled for m in re.findall(r"\[([0-9a-z]+)\]", r["expr"])}
-    assert ranges == {"5s", "1m", "2m", "24m", "12h"}
-    assert {r["for"] for r in scaled if "for" in r} == {"5s"}
+    assert ranges == {"5s", "10s", "1m", "2m", "24m", "12h"}  # 10s: the quality alert's 10m
+    assert {r["for"] for r in scaled if "for" in r} == {"5s", "10s"}
     assert any("offset 2h48m" in r["expr"] for r in scaled)
 
 
@@ -546,3 +553,13 @@ def test_write_rules_leaves_the_old_files_alone_when_the_config_is_wrong(tmp_pat
     with pytest.raises(ConfigError):
         write_rules(config([], probes=[UNSLOED]), tmp_path)
     assert (tmp_path / n.RULES_FILE).read_text() == "previous\n"
+
+
+def test_the_measurement_quality_alert_is_one_per_agent_at_the_configured_bound() -> None:
+    (default,) = alerts(config(), n.QUALITY_ALERT)
+    assert default["expr"].endswith("\n> 0.005")
+    assert "sum by (region, instance, le)" in default["expr"]
+    assert c.L_SLO not in default["labels"]  # about the agent, not about any SLO
+    (custom,) = alerts(config(agent={"error_bound_alert": "20ms"}), n.QUALITY_ALERT)
+    assert custom["expr"].endswith("\n> 0.02")
+    assert "more than 20ms" in custom["annotations"]["summary"]

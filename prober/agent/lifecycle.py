@@ -100,7 +100,12 @@ class Agent:
 
             self.tracing = Tracing(config.tracing, config.region)
         self.sessions = SessionPool()
-        self.metrics = ProbeMetrics(config.region, config.agent.labels, config.duration_buckets)
+        self.metrics = ProbeMetrics(
+            config.region,
+            config.agent.labels,
+            config.duration_buckets,
+            lean=config.agent.metrics == "lean",
+        )
         self.results = ResultsFile(results_path, on_drop=self._count_drop) if results_path else None
         self.sinks: list[Sink] = [self.metrics, LogSink(), *extra_sinks]
         if self.results is not None:
@@ -194,6 +199,7 @@ class Agent:
         self._update_sinks(config)
         self.metrics.install(config.region, series)
         self.metrics.shard = config.shard
+        self.metrics.set_lean(config.agent.metrics == "lean")
         self.probes = probes
         self.config = config
         self.scheduler.install(jobs)

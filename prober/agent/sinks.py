@@ -36,6 +36,7 @@ def result_record(result: ProbeResult, region: str) -> dict[str, Any]:
         "code": result.code,
         "duration": round(result.duration, 6),
         "lag": round(result.lag, 6),
+        "error_bound_seconds": round(result.error_bound, 6),
         "phases": {k: round(v, 6) for k, v in result.phases.items()},
     }
     if result.error:

@@ -40,6 +40,17 @@ class AgentConfig(Strict):
     # (half the CPU per run, timed in the socket callbacks); aiohttp: every request by aiohttp.
     http_client: Literal["builtin", "aiohttp"] = "builtin"
     secret_query_params: tuple[str, ...] = DEFAULT_SECRET_QUERY_PARAMS
+    # lean: no per-phase histograms (prober_probe_phase_seconds), the bulk of a probe's series
+    metrics: Literal["full", "lean"] = "full"
+    # ProberMeasurementQualityLow fires when the p99 of runs' error bound exceeds this
+    error_bound_alert: Duration = 0.005
+
+    @field_validator("error_bound_alert")
+    @classmethod
+    def _error_bound_alert(cls, value: float) -> float:
+        if value > 1:
+            raise ValueError(f"must be at most 1s (the histogram's last bucket), got {value:g}s")
+        return value
 
     @field_validator("listen")
     @classmethod

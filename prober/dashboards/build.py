@@ -668,7 +668,9 @@ def _probes_row(board: _Board) -> None:
         _timeseries(
             t.PHASES,
             "Where the time goes in a request: dns (when a name is resolved), connect "
-            "(TCP and TLS), ttfb (to the response headers), transfer (the body).",
+            "(TCP and TLS), ttfb (to the response headers), transfer (the body). "
+            "Empty for agents in lean metrics mode (agent.metrics: lean), which keep no phase "
+            "histograms.",
             SECONDS,
             [
                 _query(
@@ -682,7 +684,8 @@ def _probes_row(board: _Board) -> None:
     board.panel(
         _timeseries(
             t.PHASES_BY_PROBE,
-            "The same phases per probe, stacked: which probe spends its time where.",
+            "The same phases per probe, stacked: which probe spends its time where. "
+            "Empty in lean metrics mode (agent.metrics: lean).",
             SECONDS,
             [
                 _query(
@@ -829,6 +832,27 @@ def _health_row(board: _Board) -> None:
             [
                 _query(
                     q.with_region(c.LOOP_LAG, by=(c.L_REGION, n.L_INSTANCE), agg="max"),
+                    "{{region}} {{instance}}",
+                    "A",
+                )
+            ],
+        )
+    )
+    board.panel(
+        _timeseries(
+            t.ERROR_BOUND,
+            "p99 of each run's measurement error bound, per agent: how late the agent's own "
+            "event loop ran while runs were in flight, so how much of a reported latency can "
+            "be the agent's delay. ProberMeasurementQualityLow fires above agent."
+            "error_bound_alert (5 ms by default).",
+            SECONDS,
+            [
+                _query(
+                    q.quantile(
+                        0.99,
+                        q.rate(q.selector(f"{c.ERROR_BOUND}_bucket", q.REGION_MATCH)),
+                        (c.L_REGION, n.L_INSTANCE),
+                    ),
                     "{{region}} {{instance}}",
                     "A",
                 )

@@ -56,7 +56,7 @@ def build_groups(config: Config, scale: float = 1.0) -> tuple[Group, ...]:
     groups: list[Group] = []
     for slo in slos:
         groups.append(slo_group(slo, sc))
-    groups.append(health_group(slos, sc))
+    groups.append(health_group(slos, sc, config.agent.error_bound_alert))
     return tuple(groups)
 
 

@@ -128,6 +128,7 @@ TRAFFIC_SPIKE_ALERT: Final = "ProberSLOTrafficSpike"
 REGION_ABSENT_ALERT: Final = "ProberRegionAbsent"
 ALL_ABSENT_ALERT: Final = "ProberAbsent"
 SHARD_DOWN_ALERT: Final = "ProberShardDown"
+QUALITY_ALERT: Final = "ProberMeasurementQualityLow"
 
 
 # --- groups -------------------------------------------------------------------

@@ -401,7 +401,13 @@ def _traffic_alerts(slo: SLOConfig, scale: Scale) -> list[Rule]:
 
 
 # --- prober health ------------------------------------------------------------
-def health_group(slos: tuple[SLOConfig, ...], scale: Scale) -> Group:
+QUALITY_THRESHOLD = 0.005  # agent.error_bound_alert's default
+QUALITY_WINDOW = 600.0  # p99 of the bound over this window, and for this long
+
+
+def health_group(
+    slos: tuple[SLOConfig, ...], scale: Scale, error_bound_alert: float = QUALITY_THRESHOLD
+) -> Group:
     """Dead-man's switches on the agents' own build_info series.
 
     A region that reported in the last day and reports nothing now: its probers
@@ -441,6 +447,7 @@ def health_group(slos: tuple[SLOConfig, ...], scale: Scale) -> Group:
                 },
             ),
             shard_down_rule(for_, scale),
+            measurement_quality_rule(error_bound_alert, scale),
         ),
         comment="Prober health: dead-man's switches, one for all SLOs.",
     )
@@ -474,5 +481,32 @@ def shard_down_rule(for_: float, scale: Scale) -> Rule:
             f"has reported {info} from {{{{ $labels.region }}}} for {duration(for_)} while the "
             "region's other shards do: its probes run nowhere and their SLIs are blind. "
             "Check that shard's pods (prober shards shows its probes).",
+        },
+    )
+
+
+def measurement_quality_rule(threshold: float, scale: Scale) -> Rule:
+    """An agent whose runs' error bound (how late its own event loop ran while they were in
+    flight) has a p99 above `threshold`: its latencies may read slow by that much, so a
+    latency SLI near its threshold is not to be trusted. Per agent (instance), SLO-independent.
+    """
+    bound = f"{c.ERROR_BOUND}_bucket"
+    window = scale.range(QUALITY_WINDOW)
+    return Rule(
+        alert=n.QUALITY_ALERT,
+        expr=(
+            f"histogram_quantile(0.99, sum by ({c.L_REGION}, {n.L_INSTANCE}, {c.L_LE}) "
+            f"(rate({bound}[{window}])))\n> {number(threshold)}"
+        ),
+        for_=window,
+        labels={n.L_SEVERITY: "warning", n.L_ACTION: n.ACTION_TICKET},
+        annotations={
+            "summary": "prober: measurements of {{ $labels.instance }} in {{ $labels.region }} "
+            f"may be off by more than {duration(threshold)}",
+            "description": "p99 of the measurement error bound of {{ $labels.instance }} is "
+            "{{ $value | humanizeDuration }} over "
+            f"{duration(QUALITY_WINDOW)} (alert above {duration(threshold)}): its event loop ran "
+            "late while runs were in flight, so their latencies may read slow by that much. "
+            "Give the agent more CPU, fewer probes (--shard), or agent.metrics: lean.",
         },
     )

@@ -144,6 +144,8 @@ def _probe_families(w: _Writer, m: ProbeMetrics, budget: float) -> Iterator[None
     series = list(m.series.values())
     due = perf_counter() + budget
     for name, kind, help_text, write in _PROBE_FAMILIES:
+        if m.lean and name == c.PHASE:
+            continue
         w.family(name, kind, help_text)
         for s in series:
             write(w, _series_labels(m, s), s)
@@ -166,6 +168,13 @@ def _agent_families(
         w.sample(c.SKIPPED_RUNS, f'probe="{escape(probe)}",{region},reason="{reason}"', count)
     w.family(c.SCHEDULE_LAG, "histogram", "Actual start minus planned start of runs.")
     w.histogram(c.SCHEDULE_LAG, region, m.lag)
+    w.family(
+        c.ERROR_BOUND,
+        "histogram",
+        "Upper bound of each run's measurement error: how late the agent's event loop ran "
+        "while the run was in flight.",
+    )
+    w.histogram(c.ERROR_BOUND, region, m.error_bound)
     w.family(c.INFLIGHT, "gauge", "Probe runs in progress.")
     w.sample(c.INFLIGHT, "", inflight)
     w.family(

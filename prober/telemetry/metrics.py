@@ -81,7 +81,12 @@ class ProbeMetrics:
     """The probe-run metrics, keyed by probe name."""
 
     def __init__(
-        self, region: str, static_labels: dict[str, str], duration_buckets: Sequence[float]
+        self,
+        region: str,
+        static_labels: dict[str, str],
+        duration_buckets: Sequence[float],
+        *,
+        lean: bool = False,
     ) -> None:
         self.region = region
         self.static_names = tuple(sorted(static_labels))
@@ -90,6 +95,8 @@ class ProbeMetrics:
         self.series: dict[str, ProbeSeries] = {}
         self.skipped: dict[tuple[str, str], int] = {}
         self.lag = Histogram(c.LAG_BUCKETS)
+        self.error_bound = Histogram(c.ERROR_BOUND_BUCKETS)
+        self.lean = lean  # agent.metrics: lean: no per-phase histograms
         self.results_dropped = 0
         self.shard: Shard | None = None  # labels prober_build_info only, not every series
 
@@ -130,11 +137,12 @@ class ProbeMetrics:
         if hist is None:
             hist = s.durations[outcome] = Histogram(self.duration_buckets)
         hist.observe(result.duration, result.trace_id)
-        for phase, seconds in result.phases.items():
-            ph = s.phases.get(phase)
-            if ph is None:
-                ph = s.phases[phase] = Histogram(c.PHASE_BUCKETS)
-            ph.observe(seconds)
+        if not self.lean:
+            for phase, seconds in result.phases.items():
+                ph = s.phases.get(phase)
+                if ph is None:
+                    ph = s.phases[phase] = Histogram(c.PHASE_BUCKETS)
+                ph.observe(seconds)
         for step in result.steps:
             sh = s.steps.get(step.name)
             if sh is None:
@@ -144,6 +152,14 @@ class ProbeMetrics:
         if result.tls_expiry is not None:
             s.tls_expiry = result.tls_expiry
         self.lag.observe(max(0.0, result.lag))
+        self.error_bound.observe(result.error_bound)
+
+    def set_lean(self, lean: bool) -> None:
+        """Switch agent.metrics on a reload; going lean drops the phase histograms kept."""
+        self.lean = lean
+        if lean:
+            for s in self.series.values():
+                s.phases.clear()
 
     def skip(self, probe: str, reason: str, count: int = 1) -> None:
         key = (probe, reason)
