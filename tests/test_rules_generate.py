@@ -28,6 +28,7 @@ from prober.slo import (
     write_rules,
 )
 from prober.slo import names as n
+from prober.slo.generate import warnings
 from prober.slo.model import scalar
 
 REPO = Path(__file__).resolve().parent.parent
@@ -372,8 +373,6 @@ def test_the_traffic_alerts_compare_the_services_rate_with_last_week_behind_two_
 
 
 def test_without_a_traffic_expr_there_is_no_traffic_rule_and_one_note() -> None:
-    from prober.slo.generate import warnings
-
     text = render_rule_files(config())[n.RULES_FILE]
     assert "Traffic" not in text
     assert "slo_requests" not in text

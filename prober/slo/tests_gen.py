@@ -53,12 +53,12 @@ def _when(seconds: float) -> str:
 
 def _floor(ev: int, t: float) -> int:
     """The last evaluation (every ev seconds) at or before t."""
-    return int(math.floor(t / ev + 1e-9)) * ev
+    return math.floor(t / ev + 1e-9) * ev
 
 
 def _ceil(ev: int, t: float) -> int:
     """The first evaluation (every ev seconds) at or after t."""
-    return int(math.ceil(t / ev - 1e-9)) * ev
+    return math.ceil(t / ev - 1e-9) * ev
 
 
 def eval_for(window: float) -> int:
@@ -231,11 +231,22 @@ def _samples(seconds: float, step: int) -> int:
     return max(1, math.ceil(seconds / step - 1e-9))
 
 
-def full_outage(slo: SLOConfig, burn: Burn) -> Case | None:
-    """Every run fails from T: pages once the outage has spent budget_percent of the budget
-    (threshold x long window of outage), plus a sample and an evaluation; resolves within
-    the short window of recovery."""
-    theta = burn.threshold(slo.availability.objective)
+def full_outage(
+    config: Config, slo: SLOConfig, burn: Burn, sli: SLI = SLI.AVAILABILITY
+) -> Case | None:
+    """Every run fails (availability) or is slow (latency) from T: fires once the outage has
+    spent budget_percent of the budget (threshold x long window of outage), plus a sample
+    and an evaluation; resolves within the short window of recovery."""
+    if sli is SLI.LATENCY:
+        if slo.latency is None:
+            return None
+        objective = slo.latency.objective
+        bounds = [b for b in config.duration_buckets if b >= slo.latency.threshold]
+        if len(bounds) < 2:
+            return None
+    else:
+        objective = slo.availability.objective
+    theta = burn.threshold(objective)
     if theta >= 1:
         return None
     w = burn.window
@@ -247,13 +258,13 @@ def full_outage(slo: SLOConfig, burn: Burn) -> Case | None:
     recovery = deadline + 2 * ev
     resolved = _floor(ev, recovery + w.short_window + ev)
     end = resolved + ev
-    phases = [
-        Runs(start // s),
-        Runs((recovery - start) // s, bad=1.0),
-        Runs((end - recovery) // s),
-    ]
-    alert, glob = _burn_names(SLI.AVAILABILITY, burn)
-    spent = f"{number(w.budget_percent)}% of the budget ({_when(detect)} of full outage)"
+    bad = Runs((recovery - start) // s, bad=1.0)
+    if sli is SLI.LATENCY:
+        bad = Runs((recovery - start) // s, slow=1.0)
+    phases = [Runs(start // s), bad, Runs((end - recovery) // s)]
+    alert, glob = _burn_names(sli, burn)
+    kind = "full outage" if sli is SLI.AVAILABILITY else "every run slow"
+    spent = f"{number(w.budget_percent)}% of the budget ({_when(detect)} of {kind})"
     checks = [
         *_both(alert, glob, start, False, "no failure yet"),
         *_both(alert, glob, _floor(ev, start + 0.9 * detect), False, "under the budget share"),
@@ -262,15 +273,18 @@ def full_outage(slo: SLOConfig, burn: Burn) -> Case | None:
         *_both(alert, glob, resolved, False, "resolved within the short window"),
     ]
     timing = [
-        Timing(alert, "full outage", f"fires by {_when(deadline - start)} (math: {_when(detect)})"),
+        Timing(alert, kind, f"fires by {_when(deadline - start)} (math: {_when(detect)})"),
         Timing(
             alert,
-            "recovery after a full outage",
+            f"recovery after {kind}",
             f"resolved by {_when(resolved - recovery)} ({duration(w.short_window)} window)",
         ),
     ]
-    name = f"{slo.name}: a full outage fires {alert}"
-    return Case(name, s, probe_series(slo, phases), checks, timing, ev)
+    name = f"{slo.name}: {kind} fires {alert}"
+    if sli is SLI.AVAILABILITY:
+        return Case(name, s, probe_series(slo, phases), checks, timing, ev)
+    series = probe_series(slo, phases, buckets=config.duration_buckets, slow_at=bounds[1])
+    return Case(name, s, series, checks, timing, ev)
 
 
 def _ratio_for(slo: SLOConfig, burn: Burn) -> float | None:
@@ -295,7 +309,9 @@ def steady_burn(slo: SLOConfig, burn: Burn) -> Case | None:
     k = ratio / theta
     fire = max(w.long_window, w.short_window) / k
     start = _ceil(ev, w.long_window)
-    silent = _floor(ev, start + fire) if _floor(ev, start + fire) < start + fire else start + fire - ev
+    silent = _floor(ev, start + fire)
+    if silent >= start + fire:  # exactly at the crossing the ratio equals the threshold
+        silent -= ev
     firing = _floor(ev, start + fire + s + ev)
     end = firing + ev
     phases = [Runs(start // s), Runs((end - start) // s, bad=ratio)]
@@ -311,7 +327,8 @@ def steady_burn(slo: SLOConfig, burn: Burn) -> Case | None:
         *_both(alert, glob, firing, True, f"{duration(w.long_window)} x threshold / ratio"),
         *_never(faster, end, end - start + ev, "under the faster tiers' thresholds"),
     ]
-    pct = f"{number(round(ratio * 100, 4))}% errors (burn rate {number(round(ratio / error_budget(objective), 3))})"
+    burn_rate = number(round(ratio / error_budget(objective), 3))
+    pct = f"{number(round(ratio * 100, 4))}% errors (burn rate {burn_rate})"
     timing = [Timing(alert, pct, f"fires at {_when(firing - start)} (math: {_when(fire)})")]
     name = f"{slo.name}: {pct} fires {alert} on time"
     return Case(name, s, probe_series(slo, phases), checks, timing, ev)
@@ -326,9 +343,7 @@ def at_budget(slo: SLOConfig) -> Case:
     ev = eval_for(longest)
     end = _ceil(ev, longest + 2 * ev)
     phases = [Runs(end // s, bad=q)]
-    names = [
-        name for b in burns(slo) if b.rate > 1 for name in _burn_names(SLI.AVAILABILITY, b)
-    ]
+    names = [name for b in burns(slo) if b.rate > 1 for name in _burn_names(SLI.AVAILABILITY, b)]
     checks = _never(names, end, end, "burn rate 1 spends the budget exactly over the period")
     timing = [
         Timing(a, f"{number(round(q * 100, 6))}% errors (exactly the budget)", "never fires")
@@ -409,8 +424,12 @@ def p99_excursions(config: Config, slo: SLOConfig) -> list[Case]:
                 *_both(alert, glob, resolved, False, "the window has left the excursion"),
             ]
             timing = [
-                Timing(alert, what, f"fires by {_when(firing - start)}; resolved by "
-                       f"{_when(resolved - stop)} after it ends")
+                Timing(
+                    alert,
+                    what,
+                    f"fires by {_when(firing - start)}; resolved by "
+                    f"{_when(resolved - stop)} after it ends",
+                )
             ]
         cases.append(Case(f"{slo.name}: {what}", s, series, checks, timing))
     return cases
@@ -442,7 +461,10 @@ def budget_policy(slo: SLOConfig) -> list[Case]:
             Runs(outage // s, bad=1.0),
             Runs((end - start - outage) // s),
         ]
-        what = f"a {_when(outage)} full outage on a 2-day-old Prometheus ({number(round(spent, 1))}% spent)"
+        what = (
+            f"a {_when(outage)} full outage on a 2-day-old Prometheus "
+            f"({number(round(spent, 1))}% spent)"
+        )
         checks = [
             Check(end, n.BUDGET_ALERT, fires, what, {n.L_SLI: str(SLI.AVAILABILITY)}),
         ]
@@ -517,8 +539,14 @@ def traffic(slo: SLOConfig) -> tuple[list[Case], str]:
 
     scenarios: list[tuple[str, dict[str, str], list[Check], Timing]] = []
 
-    def add(region: str, what: str, phases: list[tuple[float, float | None]],
-            checks: list[Check], result: str, alert: str) -> None:
+    def add(  # noqa: PLR0917  # one call per scenario, read as a table
+        region: str,
+        what: str,
+        phases: list[tuple[float, float | None]],
+        checks: list[Check],
+        result: str,
+        alert: str,
+    ) -> None:
         match = {c.L_REGION: region} if merge else {}
         checks = [Check(ch.at, ch.alert, ch.firing, ch.why, match, ch.span) for ch in checks]
         scenarios.append((what, series(region, phases), checks, Timing(alert, what, result)))
@@ -548,7 +576,7 @@ def traffic(slo: SLOConfig) -> tuple[list[Case], str]:
     fire = _floor(ev, whole + lag + ev)
     add("ap", f"a series new a week ago, at {number(k)}x its first week",
         [(start - week - win / 2, None), (start - win, base), (fire + ev, base * k)],
-        [*_never(both, _floor(ev, whole - 1), _floor(ev, whole - 1) - start + win,
+        [*_never(both, _floor(ev, whole - 1), _floor(ev, whole - 1) - start + round(win),
                  "last week's window not whole"),
          Check(fire, n.TRAFFIC_SPIKE_ALERT, True, "last week's window whole, the spike real")],
         f"silent until last week's {duration(win)} is whole, then fires by "
@@ -585,16 +613,22 @@ def slo_cases(config: Config, slo: SLOConfig) -> tuple[dict[str, list[Case]], li
     notes: list[str] = []
     burn: list[Case] = []
     for b in burns(slo):
-        for make in (full_outage, steady_burn):
-            case = make(slo, b)
+        for case in (full_outage(config, slo, b), steady_burn(slo, b)):
             if case is None:
                 notes.append(
-                    f"{slo.name}: {make.__name__} skipped for burn window {b.window.name}: its "
+                    f"{slo.name}: a burn test skipped for burn window {b.window.name}: its "
                     f"threshold {number(b.threshold(slo.availability.objective))} cannot be "
                     "reached by an error ratio"
                 )
             else:
                 burn.append(case)
+    if slo.latency is not None:
+        fastest = min(burns(slo), key=lambda b: b.window.long_window)
+        case = full_outage(config, slo, fastest, SLI.LATENCY)
+        if case is None:
+            notes.append(f"{slo.name}: latency burn test skipped: its threshold is unreachable")
+        else:
+            burn.append(case)
     burn += [at_budget(slo), blip(slo)]
     p99 = p99_excursions(config, slo)
     if not p99:
