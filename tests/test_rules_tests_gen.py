@@ -9,6 +9,8 @@ generator that only knew the seed's numbers would fail on the others.
 from __future__ import annotations
 
 import copy
+import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -141,6 +143,19 @@ def test_the_traffic_input_comes_from_the_expr_or_the_suite_is_skipped_with_a_no
     assert not any("traffic" in name for name in generated.files)
     (note,) = generated.notes
     assert "traffic tests not generated" in note
+
+
+def test_the_rules_readme_lists_the_expectations_generated_for_the_bundled_config() -> None:
+    readme = REPO / "rules" / "README.md"
+    text = readme.read_text(encoding="utf-8")
+    table = timings_table(render_tests(load(bundled_raw()), "r.yml"))
+    block = re.compile(
+        r"(<!-- generated timings: begin -->\n).*?(<!-- generated timings: end -->)", re.S
+    )
+    wanted = block.sub(lambda m: m.group(1) + table + m.group(2), text)
+    if os.environ.get("PROBER_UPDATE_GOLDEN") == "1":
+        readme.write_text(wanted, encoding="utf-8")
+    assert text == wanted, "rules/README.md is stale: PROBER_UPDATE_GOLDEN=1 pytest this file"
 
 
 # --- the CLI -------------------------------------------------------------------------------

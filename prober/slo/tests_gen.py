@@ -193,6 +193,7 @@ class Case:
     checks: list[Check]
     timings: list[Timing]
     ev: int = EVAL  # seconds between rule evaluations
+    start: int = 0  # when the scenario's change begins (for measured times)
 
     def doc(self, slo: str) -> dict[str, Any]:
         return {
@@ -282,9 +283,9 @@ def full_outage(
     ]
     name = f"{slo.name}: {kind} fires {alert}"
     if sli is SLI.AVAILABILITY:
-        return Case(name, s, probe_series(slo, phases), checks, timing, ev)
+        return Case(name, s, probe_series(slo, phases), checks, timing, ev, start)
     series = probe_series(slo, phases, buckets=config.duration_buckets, slow_at=bounds[1])
-    return Case(name, s, series, checks, timing, ev)
+    return Case(name, s, series, checks, timing, ev, start)
 
 
 def _ratio_for(slo: SLOConfig, burn: Burn) -> float | None:
@@ -331,7 +332,7 @@ def steady_burn(slo: SLOConfig, burn: Burn) -> Case | None:
     pct = f"{number(round(ratio * 100, 4))}% errors (burn rate {burn_rate})"
     timing = [Timing(alert, pct, f"fires at {_when(firing - start)} (math: {_when(fire)})")]
     name = f"{slo.name}: {pct} fires {alert} on time"
-    return Case(name, s, probe_series(slo, phases), checks, timing, ev)
+    return Case(name, s, probe_series(slo, phases), checks, timing, ev, start)
 
 
 def at_budget(slo: SLOConfig) -> Case:
@@ -378,7 +379,7 @@ def blip(slo: SLOConfig) -> Case:
     checks = _never(names, end, after + ev, why)
     timing = [Timing("all burn alerts", f"a {_when(failed)} outage ({why})", "silent")]
     name = f"{slo.name}: a blip under the smallest budget share fires nothing"
-    return Case(name, s, probe_series(slo, phases), checks, timing, ev)
+    return Case(name, s, probe_series(slo, phases), checks, timing, ev, start)
 
 
 # --- p99 ---------------------------------------------------------------------------------------
@@ -431,7 +432,7 @@ def p99_excursions(config: Config, slo: SLOConfig) -> list[Case]:
                     f"{_when(resolved - stop)} after it ends",
                 )
             ]
-        cases.append(Case(f"{slo.name}: {what}", s, series, checks, timing))
+        cases.append(Case(f"{slo.name}: {what}", s, series, checks, timing, ev, start))
     return cases
 
 
@@ -469,7 +470,8 @@ def budget_policy(slo: SLOConfig) -> list[Case]:
             Check(end, n.BUDGET_ALERT, fires, what, {n.L_SLI: str(SLI.AVAILABILITY)}),
         ]
         timing = [Timing(n.BUDGET_ALERT, what, "fires" if fires else "silent")]
-        cases.append(Case(f"{slo.name}: {what}", s, probe_series(slo, phases), checks, timing, ev))
+        series = probe_series(slo, phases)
+        cases.append(Case(f"{slo.name}: {what}", s, series, checks, timing, ev, start))
     return cases
 
 
@@ -592,9 +594,10 @@ def traffic(slo: SLOConfig) -> tuple[list[Case], str]:
         series_all = [sc[1] for sc in scenarios]
         checks_all = [ch for sc in scenarios for ch in sc[2]]
         name = f"{slo.name}: traffic drop, spike, new series and tiny baseline, one region each"
-        return [Case(name, s, series_all, checks_all, [sc[3] for sc in scenarios], ev)], ""
+        timings = [sc[3] for sc in scenarios]
+        return [Case(name, s, series_all, checks_all, timings, ev, start)], ""
     cases = [
-        Case(f"{slo.name}: {what}", s, [ser], checks, [timing], ev)
+        Case(f"{slo.name}: {what}", s, [ser], checks, [timing], ev, start)
         for what, ser, checks, timing in scenarios
     ]
     return cases, ""
@@ -606,6 +609,7 @@ class Generated:
     files: dict[str, str]
     timings: dict[str, list[Timing]]  # per SLO
     notes: list[str]
+    cases: dict[str, list[Case]] = field(default_factory=dict)  # per file
 
 
 def slo_cases(config: Config, slo: SLOConfig) -> tuple[dict[str, list[Case]], list[str]]:
@@ -646,6 +650,7 @@ def render_tests(config: Config, rule_file: str) -> Generated:
     files: dict[str, str] = {}
     timings: dict[str, list[Timing]] = {}
     notes: list[str] = []
+    by_file: dict[str, list[Case]] = {}
     for slo in config.slos:
         topics, more = slo_cases(config, slo)
         notes += more
@@ -664,8 +669,10 @@ def render_tests(config: Config, rule_file: str) -> Generated:
                 )
                 text = yaml.safe_dump(doc, sort_keys=False, width=100)
                 suffix = "" if ev == EVAL else f"-eval{duration(ev)}"
-                files[f"{slo.name}.{topic}{suffix}.test.yml"] = header + text
-    return Generated(files, timings, notes)
+                name = f"{slo.name}.{topic}{suffix}.test.yml"
+                files[name] = header + text
+                by_file[name] = mine
+    return Generated(files, timings, notes, by_file)
 
 
 def timings_table(generated: Generated) -> str:
