@@ -306,6 +306,8 @@ def test_the_service_traffic_quadrupling_against_last_week_fires_the_spike_alert
     traffic(tmp_path, "traffic-spike", week_pair(100, 400), checks)
 
 
+# Two week-long promtool runs in one test: over the default 120s on a busy machine.
+@pytest.mark.timeout(480)
 def test_traffic_changes_inside_the_ratios_never_alert(tmp_path: Path) -> None:
     for after in (60.0, 280.0):
         checks = [
@@ -316,6 +318,8 @@ def test_traffic_changes_inside_the_ratios_never_alert(tmp_path: Path) -> None:
         traffic(tmp_path, f"traffic-within-{after:g}", week_pair(100, after), checks)
 
 
+# Two week-long promtool runs in one test: over the default 120s on a busy machine.
+@pytest.mark.timeout(480)
 def test_a_new_deployment_does_not_raise_a_traffic_alert_one_week_later(tmp_path: Path) -> None:
     for now in (100.0, 350.0):
         # deployed 2 h into week 0 (T - 1w + 1 h): no data before
