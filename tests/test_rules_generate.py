@@ -619,3 +619,13 @@ def test_write_rules_leaves_the_old_files_alone_when_the_config_is_wrong(tmp_pat
     with pytest.raises(ConfigError):
         write_rules(config([], probes=[UNSLOED]), tmp_path)
     assert (tmp_path / n.RULES_FILE).read_text() == "previous\n"
+
+
+def test_the_time_scaled_demo_widens_the_p99_window_to_four_of_its_1s_scrapes() -> None:
+    from prober.demo.alerts import for_demo_scale  # noqa: PLC0415  # the demo, not the rules
+
+    scaled = rules_of(render_rule_files(for_demo_scale(bundled()), scale=60)[n.RULES_FILE])
+    (p99,) = [r for r in scaled if r.get("alert") == n.p99_alert()]
+    assert p99["expr"].startswith("prober:slo_duration_seconds:p99_rate4m{")
+    assert p99["for"] == "5s"
+    assert for_demo_scale(bundled()).slos[0].alerting.p99_for == 300
