@@ -347,8 +347,13 @@ def at_budget(slo: SLOConfig) -> Case:
     names = [name for b in burns(slo) if b.rate > 1 for name in _burn_names(SLI.AVAILABILITY, b)]
     checks = _never(names, end, end, "burn rate 1 spends the budget exactly over the period")
     timing = [
-        Timing(a, f"{number(round(q * 100, 6))}% errors (exactly the budget)", "never fires")
-        for a in names[::2]
+        Timing(
+            n.burn_alert(SLI.AVAILABILITY, b.window.name),
+            f"{number(round(q * 100, 6))}% errors (exactly the budget)",
+            "never fires",
+        )
+        for b in burns(slo)
+        if b.rate > 1
     ]
     name = f"{slo.name}: an error ratio at the budget never fires"
     return Case(name, s, probe_series(slo, phases), checks, timing, ev)
@@ -362,7 +367,7 @@ def blip(slo: SLOConfig) -> Case:
     share = min(b.window.budget_percent for b in burns(slo)) / 100 / 2
     failed = share * q * slo.period  # seconds of full outage
     longest = max(b.window.long_window for b in burns(slo))
-    shortest_s = max(b.window.short_window for b in burns(slo))
+    longest_short = max(b.window.short_window for b in burns(slo))
     ev = eval_for(longest)
     start = _ceil(ev, longest)
     whole, part = divmod(failed / s, 1)
@@ -370,7 +375,7 @@ def blip(slo: SLOConfig) -> Case:
     if whole:
         phases.append(Runs(int(whole), bad=1.0))
     phases.append(Runs(1, bad=part))
-    after = _ceil(ev, shortest_s + 2 * ev)
+    after = _ceil(ev, longest_short + 2 * ev)
     used = sum(p.samples for p in phases) * s
     phases.append(Runs((start + after - used) // s + 1))
     end = start + after
