@@ -349,7 +349,6 @@ def young_prometheus() -> Iterator[str]:
         yield server.url
 
 
-@pytest.mark.xfail(strict=False, reason="alert-math helper: report coverage (item 5)")
 def test_report_on_two_minutes_of_data_says_how_much_of_the_window_has_data(
     young_prometheus: str,
 ) -> None:
@@ -371,7 +370,6 @@ def find_keys(value: Any, word: str) -> list[Any]:
     return []
 
 
-@pytest.mark.xfail(strict=False, reason="alert-math helper: report coverage (item 5)")
 def test_report_json_on_two_minutes_of_data_says_how_much_of_the_window_has_data(
     young_prometheus: str,
 ) -> None:
@@ -408,7 +406,6 @@ def html_report(young_prometheus: str, tmp_path_factory: pytest.TempPathFactory)
     return page.read_text()
 
 
-@pytest.mark.xfail(strict=False, reason="alert-math helper: report coverage (item 5)")
 def test_the_html_report_on_two_minutes_of_data_says_how_much_of_the_window_has_data(
     html_report: str,
 ) -> None:

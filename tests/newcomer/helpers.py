@@ -235,6 +235,8 @@ def prometheus_app(data_since: float) -> web.Application:
     """
 
     def value(query: str) -> str:
+        if "slo_data_seconds" in query:  # seconds with data, summed: the coverage query
+            return f"{max(time.time() - data_since, 0.0):.3f}"
         if "count_over_time" in query:
             return "1"
         if "timestamp" in query:
