@@ -302,3 +302,18 @@ def test_the_shard_comes_from_the_command_line_never_from_the_file() -> None:
     assert caught.value.lines == [
         "t.yaml: shard: unknown field (the shard is prober run --shard or PROBER_SHARD)"
     ]
+
+
+def test_rules_dashboards_and_report_read_a_fleet_file_beyond_one_agents_limit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Commands that run no probe take the whole file a sharded fleet shares."""
+    slo = {"name": "ums", "availability": {"objective": 99.9}}
+    doc = {"slos": [slo], "probes": [{**p, "slo": "ums"} for p in _probes(MAX_PROBES + 1)]}
+    path = tmp_path / "fleet.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    assert main(["rules", "-c", str(path), "-o", str(tmp_path / "rules")]) == 0
+    assert main(["dashboards", "-c", str(path), "-o", str(tmp_path / "dash")]) == 0
+    assert (tmp_path / "rules" / "prober-rules.yml").exists()
+    assert list((tmp_path / "dash").glob("*.json"))
+    assert "at most" not in capsys.readouterr().err

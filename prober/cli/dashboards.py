@@ -41,7 +41,7 @@ def add_dashboards_parser(sub: Any) -> argparse.ArgumentParser:
 def cmd_dashboards(args: argparse.Namespace) -> int:
     out_dirs: list[Path] = args.out or [Path("dashboards")]
     try:
-        files = render_dashboards(load_config(args.config))
+        files = render_dashboards(load_config(args.config, fleet=True))
     except ConfigError as exc:
         for line in exc.lines:
             print(f"error: {line}", file=sys.stderr)

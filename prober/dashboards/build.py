@@ -687,14 +687,23 @@ def _probes_row(board: _Board) -> None:
     board.panel(
         statetimeline.Panel()
         .title(t.LAST_SUCCESS)
-        .description("Whether each probe's last run succeeded (prober_probe_success).")
+        .description(
+            "Whether each probe's last run succeeded (prober_probe_success); with several "
+            "replicas (a sharded fleet), failed if any replica's last run failed."
+        )
         .datasource(DATASOURCE)
         .span(12)
         .height(8)
         .show_value(cm.VisibilityMode.NEVER)
         .merge_values(True)
         .legend(_legend().show_legend(False))
-        .with_target(_query(q.selector(c.SUCCESS_GAUGE, *sel), "{{probe}} {{region}}", "A"))
+        .with_target(
+            _query(
+                f"min by ({c.L_PROBE}, {c.L_REGION}) ({q.selector(c.SUCCESS_GAUGE, *sel)})",
+                "{{probe}} {{region}}",
+                "A",
+            )
+        )
         .mappings(_ok_or("failed"))
         .thresholds(_thresholds(RED, (1, GREEN)))
     )

@@ -315,6 +315,7 @@ class Collector:
                     {k: v for k, v in s.labels.items() if k not in ("__name__", "alertstate")},
                 )
                 for s in firing
+                if "alertname" in s.labels  # every real ALERTS series has one
             ),
             key=lambda a: (a.name, sorted(a.labels.items())),
         )

@@ -22,7 +22,7 @@ async def make_report(
     with_charts: bool = False,
 ) -> tuple[Report, list[Chart]]:
     """The report (and its charts when asked); ConfigError or PrometheusError otherwise."""
-    config = load_config(config_path)
+    config = load_config(config_path, fleet=True)  # a sharded fleet's whole file
     async with aiohttp.ClientSession() as session:
         prometheus = Prometheus(session, url, timeout=request_timeout)
         collector = Collector(prometheus, config, time.time() if at is None else at, scale)
