@@ -23,6 +23,7 @@ from .openslo_annotations import (
     SHORT_WINDOW,
     SLO_MAPPED,
     WINDOW_MAPPED,
+    key,
     unflatten,
 )
 from .openslo_queries import AvailabilityQueries, LatencyQueries, read_ratio
@@ -48,11 +49,27 @@ DEFAULT_PERIOD = SLOConfig.model_fields["period"].default
 SHORT_WINDOW_DIVISOR = 12  # the SRE workbook's pairs: 1h/5m, 6h/30m, 24h/2h, 3d/6h
 _MESSAGES = {"extra_forbidden": "unknown field", "missing": "missing required field"}
 _TAGS = {"ref", "inline"}
+# A burn window's fields -> where its value came from, for prober's own checks' errors.
+_WINDOW_FIELDS = {
+    "name": f"metadata.annotations.{BURN_WINDOW}",
+    "budget_percent": "spec.condition.threshold",
+    "long_window": "spec.condition.lookbackWindow",
+    "short_window": f"metadata.annotations.{SHORT_WINDOW}",
+    "severity": "spec.severity",
+    "action": "spec.notificationTargets[0]",
+}
+
+
+def _shown(seconds: float) -> str:
+    """A period or window as OpenSLO writes it: 30d rather than 4w2d."""
+    return f"{round(seconds // 86400)}d" if seconds % 86400 == 0 else format_duration(seconds)
 
 
 class _Errors(list[str]):
     def at(self, where: str, path: str, message: str) -> None:
-        self.append(f"{where}: {path}: {printable(message)}" if path else f"{where}: {message}")
+        line = f"{where}: {path}: {printable(message)}" if path else f"{where}: {message}"
+        if line not in self:  # a policy both SLOs share is read twice
+            self.append(line)
 
 
 @dataclass
@@ -278,8 +295,8 @@ def _window(
         errors.at(
             condition.where,
             "spec.condition.threshold",
-            f"burn rate {cspec.condition.threshold:g} over {format_duration(long_window)} spends "
-            f"{budget:g}% of the {format_duration(period)} error budget; at most 100%",
+            f"burn rate {cspec.condition.threshold:g} over {_shown(long_window)} spends "
+            f"{budget:g}% of the {_shown(period)} error budget; at most 100%",
         )
         return None
     extra, problems = unflatten(ann, BurnWindow, WINDOW_MAPPED, {SHORT_WINDOW, BURN_WINDOW})
@@ -357,12 +374,12 @@ def _service_slo(
             errors.at(
                 other.doc.where,
                 "spec.timeWindow",
-                f"{format_duration(other.period)}, the availability SLO of Service "
-                f"{service!r} has {format_duration(a.period)}: one period per "
+                f"{_shown(other.period)}, the availability SLO of Service "
+                f"{service!r} has {_shown(a.period)}: one period per "
                 "service",
             )
             ok = False
-        if len(other.windows) != len(a.windows) or not all(
+        elif len(other.windows) != len(a.windows) or not all(
             _same(x, y) for x, y in zip(other.windows, a.windows, strict=False)
         ):
             errors.at(
@@ -428,10 +445,11 @@ def _native_errors(
             errors.at(lat.doc.where, "spec.objectives[0]", message)
         elif loc[:2] == ("alerting", "burn_windows") and len(loc) > 2:
             where = a.windows[int(loc[2])]["_where"]
-            errors.at(where, ".".join(str(x) for x in loc[3:]) or "spec", message)
+            leaf = str(loc[3]) if len(loc) > 3 else "short_window"  # the only cross-field rule
+            errors.at(where, _WINDOW_FIELDS.get(leaf, f"metadata.annotations.{key(leaf)}"), message)
         elif doc is not None:
             path = ".".join(str(x) for x in loc)
-            errors.at(doc.where, f"metadata.annotations.{ANNOTATION_PREFIX}{path}", message)
+            errors.at(doc.where, f"metadata.annotations.{key(path)}", message)
         else:
             errors.at(a.doc.where, ".".join(str(x) for x in loc), message)
 
@@ -449,18 +467,24 @@ def read_openslo(paths: Sequence[Path], shown: Sequence[str]) -> tuple[SLOConfig
     if errors:
         raise ConfigError(errors)
     by_service: dict[str, list[_Objective]] = {}
+    broken: set[str] = set()  # services with an unreadable SLO: no follow-on errors for them
     for slo in slo_docs:
         objective = _read_slo(slo, ns, errors)
-        if objective is not None:
-            by_service.setdefault(slo.spec.service, []).append(objective)
+        by_service.setdefault(slo.spec.service, [])
+        if objective is None:
+            broken.add(slo.spec.service)
+        else:
+            by_service[slo.spec.service].append(objective)
     out: list[SLOConfig] = []
     for service, objectives in by_service.items():
+        if service in broken:
+            continue
         native = _service_slo(service, objectives, ns.get("Service", service), errors)
         if native is not None:
             out.append(native)
     for kind, docs in ns.by_kind.items():
         for doc in docs.values():
-            if not doc.used and kind != "SLO":
+            if not doc.used and kind != "SLO" and not errors:  # else likely a consequence
                 errors.at(doc.where, "", f"no SLO refers to this {kind}; prober would ignore it")
     if errors:
         raise ConfigError(errors)

@@ -280,10 +280,26 @@ class AlertPolicySpec(Strict):
     alertWhenNoData: bool = False
     alertWhenResolved: bool = False
     alertWhenBreaching: bool = True
-    conditions: tuple[AnyCondition, ...] = Field(min_length=1, max_length=1)
-    notificationTargets: tuple[AnyTarget, ...] = Field(
-        default=(), max_length=1, description="prober labels an alert with one action"
-    )
+    conditions: tuple[AnyCondition, ...]
+    # Required by the spec; empty for an alert without an action label.
+    notificationTargets: tuple[AnyTarget, ...]
+
+    @field_validator("conditions")
+    @classmethod
+    def _one_condition(cls, value: tuple[AnyCondition, ...]) -> tuple[AnyCondition, ...]:
+        if len(value) != 1:
+            raise ValueError(f"OpenSLO v1 has exactly one condition per policy, got {len(value)}")
+        return value
+
+    @field_validator("notificationTargets")
+    @classmethod
+    def _one_target(cls, value: tuple[AnyTarget, ...]) -> tuple[AnyTarget, ...]:
+        if len(value) > 1:
+            raise ValueError(
+                f"not supported: {len(value)} notification targets: prober labels an alert "
+                "with one action (the target's `target`)"
+            )
+        return value
 
     @field_validator("alertWhenNoData")
     @classmethod
@@ -397,7 +413,7 @@ class SLOSpec(Strict):
     indicatorRef: Name | None = None
     timeWindow: tuple[TimeWindow, ...] = Field(default=(), max_length=1)
     budgetingMethod: str
-    objectives: tuple[Objective, ...] = Field(min_length=1)
+    objectives: tuple[Objective, ...]
     alertPolicies: tuple[AnyPolicy, ...] = ()
 
     @field_validator("budgetingMethod")
@@ -412,6 +428,8 @@ class SLOSpec(Strict):
     @field_validator("objectives")
     @classmethod
     def _one_objective(cls, value: tuple[Objective, ...]) -> tuple[Objective, ...]:
+        if not value:
+            raise ValueError("list one objective")
         if len(value) > 1:
             raise ValueError(
                 f"not supported: {len(value)} objectives: prober maps one objective per SLO "
