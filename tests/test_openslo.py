@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,8 +14,11 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pydantic import BaseModel
 
+from prober import conventions as c
 from prober.cli.main import main
 from prober.config import Config, ConfigError, SLOConfig, load_config
 from prober.config.openslo import read_openslo
@@ -745,3 +749,82 @@ def test_rules_are_the_same_whichever_form_the_slis_and_policies_take(tmp_path: 
     slo["spec"]["alertPolicies"] = inline
     config = with_openslo(tmp_path, "slo.yaml", yaml.safe_dump_all(list(by.values())))
     assert render_files(load_config(config, env={})) == render_files(bundled())
+
+
+def test_export_refuses_a_description_longer_than_openslo_allows(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    config = native([{"name": "long", "description": "x" * 1051}])
+    with pytest.raises(ConfigError) as info:
+        export_documents(config)
+    assert info.value.lines == [
+        "test.yaml: slos: cannot write the OpenSLO Service 'long': spec.description: "
+        "String should have at most 1050 characters"
+    ]
+
+
+_MINUTES = st.integers(min_value=1, max_value=60 * 24 * 30)
+_PERCENT = st.decimals(min_value="50", max_value="99.999", places=3).map(float)
+
+
+@st.composite
+def slo_settings(draw: st.DrawFn) -> dict[str, Any]:
+    """Any SLO prober accepts, within what OpenSLO durations can say (whole minutes)."""
+    period = draw(st.integers(min_value=7, max_value=90))
+    windows = []
+    for i in range(draw(st.integers(min_value=0, max_value=3))):
+        long_minutes = draw(st.integers(min_value=2, max_value=60 * 24 * 3))
+        windows.append(
+            {
+                "name": f"w{i}" + draw(st.sampled_from(["", "_Page", ".x"])),
+                "budget_percent": draw(st.decimals("0.01", "100", places=2).map(float)),
+                "long_window": f"{long_minutes}m",
+                "short_window": f"{draw(st.integers(1, long_minutes - 1))}m",
+                "severity": draw(st.sampled_from(["critical", "warning", "info"])),
+                "action": draw(st.sampled_from(["", "page", "ticket", "Scale Check"])),
+            }
+        )
+    outcomes = [o for o in c.ALL_OUTCOMES if o != c.Outcome.SUCCESS]
+    latency = draw(
+        st.none()
+        | st.fixed_dictionaries(
+            {"objective": _PERCENT, "threshold": st.integers(1, 30_000).map(lambda ms: f"{ms}ms")}
+        )
+    )
+    return {
+        "name": draw(st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,20}", fullmatch=True)),
+        "description": draw(st.text(max_size=40)),
+        "period": f"{period}d",
+        "availability": {
+            "objective": draw(_PERCENT),
+            "bad_outcomes": draw(st.lists(st.sampled_from(outcomes), min_size=1, unique=True)),
+        },
+        "latency": latency,
+        "alerting": {
+            "burn_windows": windows,
+            "p99_threshold": f"{draw(st.integers(1, 10_000))}ms",
+            "p99_for": f"{draw(_MINUTES)}m",
+            "budget_policy_spent_percent": draw(st.decimals("1", "100", places=1).map(float)),
+            "traffic": {
+                "window": f"{draw(_MINUTES)}m",
+                "drop_ratio": draw(st.decimals("0.01", "0.99", places=2).map(float)),
+                "spike_ratio": draw(st.decimals("1.01", "20", places=2).map(float)),
+                "min_runs": draw(st.integers(1, 10_000)),
+            },
+            "runbook_url": draw(st.sampled_from(["", "https://runbooks.example.com/x"])),
+        },
+    }
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(slo=slo_settings())
+def test_any_slo_survives_the_round_trip(slo: dict[str, Any]) -> None:
+    config = native([slo])
+    assert read_back(render_openslo(config)) == config.slos
+
+
+def read_back(text: str) -> tuple[SLOConfig, ...]:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "exported.yaml"
+        path.write_text(text, encoding="utf-8")
+        return read_openslo([path], [str(path)])

@@ -28,12 +28,17 @@ _MATCHER = re.compile(r'\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!=|!~|=)\s*"((?:[^"\\]
 _SHOWN = 120  # characters of a query quoted in an error
 
 
-def _selector(metric: str, **matchers: str) -> str:
-    inner = ",".join(
-        f'{label}=~"{value[1:]}"' if value.startswith("~") else f'{label}="{value}"'
-        for label, value in matchers.items()
-    )
+def _selector(metric: str, *matchers: tuple[str, str, str]) -> str:
+    """`metric{label<op>"value",...}` from (label, op, value) triples."""
+    inner = ",".join(f'{label}{op}"{value}"' for label, op, value in matchers)
     return f"{metric}{{{inner}}}"
+
+
+_SUCCESS = (c.L_OUTCOME, "=", str(c.Outcome.SUCCESS))
+
+
+def _slo(name: str) -> tuple[str, str, str]:
+    return (c.L_SLO, "=", name)
 
 
 def le_value(threshold: float) -> str:
@@ -42,19 +47,19 @@ def le_value(threshold: float) -> str:
 
 
 def availability_bad(slo: str, bad_outcomes: tuple[str, ...]) -> str:
-    return _selector(c.RUNS_TOTAL, slo=slo, outcome="~" + "|".join(bad_outcomes))
+    return _selector(c.RUNS_TOTAL, _slo(slo), (c.L_OUTCOME, "=~", "|".join(bad_outcomes)))
 
 
 def availability_total(slo: str) -> str:
-    return _selector(c.RUNS_TOTAL, slo=slo)
+    return _selector(c.RUNS_TOTAL, _slo(slo))
 
 
 def latency_good(slo: str, threshold: float) -> str:
-    return _selector(BUCKET, slo=slo, outcome=c.Outcome.SUCCESS, le=le_value(threshold))
+    return _selector(BUCKET, _slo(slo), _SUCCESS, (c.L_LE, "=", le_value(threshold)))
 
 
 def latency_total(slo: str) -> str:
-    return _selector(COUNT, slo=slo, outcome=c.Outcome.SUCCESS)
+    return _selector(COUNT, _slo(slo), _SUCCESS)
 
 
 @dataclass(frozen=True)
@@ -108,7 +113,7 @@ def _expected(kind: str) -> str:
         "total": f"{availability_total('<slo>')} (availability) or "
         f"{latency_total('<slo>')} (latency)",
         "availability bad": availability_bad("<slo>", ("<outcome>", "...")),
-        "availability good": _selector(c.RUNS_TOTAL, slo="<slo>", outcome=c.Outcome.SUCCESS),
+        "availability good": _selector(c.RUNS_TOTAL, _slo("<slo>"), _SUCCESS),
         "latency good": latency_good("<slo>", 0.2).replace('"0.2"', '"<threshold seconds>"'),
     }
     return f"expected a selector over prober's metrics: {shapes[kind]}"
