@@ -280,6 +280,8 @@ def _window(
             _own_annotations(target, errors, "Service and AlertCondition")
             action = target.spec.target
         else:
+            inline = _Doc("AlertNotificationTarget", policy.where, tref.metadata, tref.spec)
+            _own_annotations(inline, errors, "Service and AlertCondition")
             action = tref.spec.target
     cspec: AlertConditionSpec = condition.spec
     ann = condition.meta.annotations
