@@ -117,13 +117,14 @@ def read_documents(path: Path, shown: str, errors: _Errors) -> list[_Doc]:
         errors.append(f"{shown}: {at}invalid YAML: {getattr(exc, 'problem', None) or 'error'}")
         return []
     docs: list[_Doc] = []
+    before = len(errors)
     for i, item in enumerate(raw, 1):
         if item is None:  # an empty document, e.g. after a trailing `---`
             continue
         doc = _validate(item, f"{shown}: document {i}", errors)
         if doc is not None:
             docs.append(doc)
-    if not docs and len(errors) == 0:
+    if not docs and len(errors) == before:
         errors.append(f"{shown}: no OpenSLO documents")
     return docs
 
@@ -134,7 +135,7 @@ def _validate(item: object, where: str, errors: _Errors) -> _Doc | None:
         return None
     kind, meta = item.get("kind"), item.get("metadata")
     name = meta.get("name") if isinstance(meta, dict) else None
-    label = f"{printable(str(kind))} {printable(str(name))}" if isinstance(name, str) else kind
+    label = f"{printable(str(kind))[:40]} {printable(name)[:80]}" if isinstance(name, str) else kind
     where = f"{where} ({label})" if isinstance(kind, str) else where
     if item.get("apiVersion") != API_VERSION:
         got = printable(repr(item.get("apiVersion")))
