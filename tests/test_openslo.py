@@ -828,3 +828,33 @@ def read_back(text: str) -> tuple[SLOConfig, ...]:
         path = Path(tmp) / "exported.yaml"
         path.write_text(text, encoding="utf-8")
         return read_openslo([path], [str(path)])
+
+
+def test_a_whole_second_threshold_selects_both_forms_of_its_bucket_bound(tmp_path: Path) -> None:
+    config = native([{"name": "slow-ok", "latency": {"objective": 90, "threshold": "2s"}}])
+    sli = next(d for d in export_documents(config) if d["metadata"]["name"] == "slow-ok-latency")
+    query = sli["spec"]["ratioMetric"]["good"]["metricSource"]["spec"]["query"]
+    assert query.endswith(',le=~"2|2[.]0"}')
+    assert roundtrip(config, tmp_path) == config.slos
+
+
+def test_an_objective_given_as_a_fraction_reads_as_its_percent(tmp_path: Path) -> None:
+    docs = example_docs()
+    doc(docs, "SLO", "user-metadata-availability")["spec"]["objectives"] = [{"target": 0.999}]
+    config = with_openslo(tmp_path, "slo.yaml", yaml.safe_dump_all(docs))
+    assert load_config(config, env={}).slos == bundled().slos
+
+
+def test_a_bad_bucket_bound_is_named(tmp_path: Path) -> None:
+    docs = example_docs()
+    good = doc(docs, "SLI", "user-metadata-latency")["spec"]["ratioMetric"]["good"]
+    good["metricSource"]["spec"]["query"] = good["metricSource"]["spec"]["query"].replace(
+        'le="0.2"', 'le="+Inf"'
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(with_openslo(tmp_path, "slo.yaml", yaml.safe_dump_all(docs)), env={})
+    assert info.value.lines == [
+        f"{tmp_path / 'slo.yaml'}: document 3 (SLI user-metadata-latency): "
+        "spec.ratioMetric.good.metricSource.spec.query: le must be a positive number of "
+        "seconds (\"0.2\"), got '+Inf'"
+    ]

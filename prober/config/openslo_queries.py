@@ -41,9 +41,33 @@ def _slo(name: str) -> tuple[str, str, str]:
     return (c.L_SLO, "=", name)
 
 
-def le_value(threshold: float) -> str:
-    """The bucket bound as prometheus_client writes it in `le` ("0.2", "1.0")."""
-    return str(floatToGoString(threshold))  # type: ignore[no-untyped-call]  # untyped upstream
+_INTEGRAL_LE = re.compile(r"^(\d+)\|\1\[\.\]0$")
+
+
+def le_matcher(threshold: float) -> tuple[str, str, str]:
+    """The bucket bound as prometheus_client writes it in `le` (`le="0.2"`).
+
+    An integral bound also matches Prometheus 3's normalised form, as the rules do:
+    `le=~"1|1[.]0"`.
+    """
+    le = str(floatToGoString(threshold))  # type: ignore[no-untyped-call]  # untyped upstream
+    if le.endswith(".0"):
+        return (c.L_LE, "=~", f"{le[:-2]}|{le[:-2]}[.]0")
+    return (c.L_LE, "=", le)
+
+
+def _le_seconds(op: str, value: str) -> float | None:
+    """The threshold an `le` matcher selects: `="0.2"` or the integral `=~"1|1[.]0"`."""
+    if op == "=~":
+        m = _INTEGRAL_LE.match(value)
+        value = m.group(1) if m else ""
+    elif op != "=":
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return seconds if math.isfinite(seconds) and seconds > 0 else None
 
 
 def availability_bad(slo: str, bad_outcomes: tuple[str, ...]) -> str:
@@ -55,7 +79,7 @@ def availability_total(slo: str) -> str:
 
 
 def latency_good(slo: str, threshold: float) -> str:
-    return _selector(BUCKET, _slo(slo), _SUCCESS, (c.L_LE, "=", le_value(threshold)))
+    return _selector(BUCKET, _slo(slo), _SUCCESS, le_matcher(threshold))
 
 
 def latency_total(slo: str) -> str:
@@ -184,16 +208,12 @@ def _read_latency(
         or g.metric != BUCKET
         or not g.only(c.L_SLO, c.L_OUTCOME, c.L_LE)
         or g.equals(c.L_OUTCOME) != c.Outcome.SUCCESS
-        or g.equals(c.L_LE) is None
     ):
         return None, ("good", f"{_expected('latency good')}, got {shown(good)}")
     if g.equals(c.L_SLO) != slo:
         return None, ("good", f"slo must be {slo!r} as in total, got {shown(good)}")
-    le = g.equals(c.L_LE) or ""
-    try:
-        threshold = float(le)
-    except ValueError:
-        threshold = math.nan
-    if not (math.isfinite(threshold) and threshold > 0):
-        return None, ("good", f"le must be a positive number of seconds, got {le!r}")
+    threshold = _le_seconds(*g.matchers[c.L_LE])
+    if threshold is None:
+        le = g.matchers[c.L_LE][1]
+        return None, ("good", f'le must be a positive number of seconds ("0.2"), got {le!r}')
     return LatencyQueries(slo, threshold), None
