@@ -858,3 +858,16 @@ def test_a_bad_bucket_bound_is_named(tmp_path: Path) -> None:
         "spec.ratioMetric.good.metricSource.spec.query: le must be a positive number of "
         "seconds (\"0.2\"), got '+Inf'"
     ]
+
+
+def test_without_a_service_document_the_slo_takes_the_defaults(tmp_path: Path) -> None:
+    docs = [d for d in example_docs() if d["kind"] != "Service"]
+    config = with_openslo(tmp_path, "slo.yaml", yaml.safe_dump_all(docs))
+    (slo,) = load_config(config, env={}).slos
+    want = bundled().slos[0]
+    assert slo.description == ""
+    assert slo.alerting.runbook_url == ""
+    assert slo.model_copy(update={"description": want.description}) == want.model_copy(
+        update={"alerting": slo.alerting}
+    )
+    assert slo.alerting.burn_windows == want.alerting.burn_windows
