@@ -6,6 +6,8 @@ from __future__ import annotations
 import copy
 import json
 import re
+import shutil
+import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,6 +18,7 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from prometheus_client.parser import text_string_to_metric_families as parse_text
 from pydantic import BaseModel
 
 from prober import conventions as c
@@ -23,8 +26,11 @@ from prober.cli.main import main
 from prober.config import Config, ConfigError, SLOConfig, load_config
 from prober.config.openslo import read_openslo
 from prober.dashboards import render_dashboards
+from prober.model import ProbeResult
 from prober.slo.generate import render_files
 from prober.slo.openslo_export import export_documents, render_openslo
+from prober.telemetry.exposition import render
+from prober.telemetry.metrics import ProbeMetrics
 
 from .conftest import REPO
 
@@ -871,3 +877,105 @@ def test_without_a_service_document_the_slo_takes_the_defaults(tmp_path: Path) -
         update={"alerting": slo.alerting}
     )
     assert slo.alerting.burn_windows == want.alerting.burn_windows
+
+
+# --- the queries against real series, in the real PromQL engine ------------------------------
+PROMTOOL = shutil.which("promtool")
+
+
+def exposed_series(config: Config) -> list[dict[str, str]]:
+    """promtool input series from prober's own /metrics after known runs of SLO `ums`.
+
+    Runs: 6 fast and 2 slow successes, 3 timeouts, 1 http_status, 4 assertion failures; a
+    probe of no SLO runs too and must be selected by no query.
+    """
+    m = ProbeMetrics("eu", {}, config.duration_buckets)
+    m.sync([("get", "ums:80", "ums"), ("other", "x:80", "")])
+    Run = tuple[c.Outcome, float, int | None]
+    fast: Run = (c.Outcome.SUCCESS, 0.05, 200)
+    slow: Run = (c.Outcome.SUCCESS, 2.5, 200)
+    timeout: Run = (c.Outcome.TIMEOUT, 5.0, None)
+    status: Run = (c.Outcome.HTTP_STATUS, 0.1, 500)
+    assertion: Run = (c.Outcome.ASSERTION_FAILED, 0.1, 200)
+    runs = [fast] * 6 + [slow] * 2 + [timeout] * 3 + [status] + [assertion] * 4
+    for outcome, seconds, code in runs:
+        m.record(
+            ProbeResult(probe="get", target="ums:80", outcome=outcome, duration=seconds, code=code)
+        )
+    for _ in range(5):
+        m.record(ProbeResult(probe="other", target="x:80", outcome=c.Outcome.TIMEOUT, duration=5))
+    text = render(m, inflight=0, state={}, version="test").decode()
+    series = []
+    for family in parse_text(text):
+        for sample in family.samples:
+            if sample.name in (c.RUNS_TOTAL, f"{c.DURATION}_bucket", f"{c.DURATION}_count"):
+                labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
+                series.append(
+                    {"series": f"{sample.name}{{{labels}}}", "values": f"0 {sample.value:g}"}
+                )
+    return series
+
+
+@pytest.mark.promtool
+@pytest.mark.skipif(PROMTOOL is None, reason="promtool not installed (Debian package prometheus)")
+@pytest.mark.parametrize("threshold", ["200ms", "1s"])
+def test_the_exported_queries_select_probers_own_series_in_promql(
+    tmp_path: Path, threshold: str
+) -> None:
+    """bad/total = 4 bad of 16 runs (assertion failures are not bad here); good/total = 6 of
+    8 successful runs under the threshold."""
+    config = native(
+        [
+            {
+                "name": "ums",
+                "availability": {"bad_outcomes": ["timeout", "http_status"]},
+                "latency": {"objective": 95, "threshold": threshold},
+            }
+        ]
+    )
+    queries = {
+        d["metadata"]["name"]: d["spec"]["ratioMetric"]
+        for d in export_documents(config)
+        if d["kind"] == "SLI"
+    }
+
+    def ratio(sli: str, part: str) -> str:
+        q = {
+            k: v["metricSource"]["spec"]["query"] for k, v in queries[sli].items() if k != "counter"
+        }
+        return f"sum(increase({q[part]}[2m])) / sum(increase({q['total']}[2m]))"
+
+    (tmp_path / "empty.rules.yml").write_text("groups: []\n", encoding="utf-8")
+    suite = {
+        "rule_files": ["empty.rules.yml"],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": exposed_series(config),
+                "promql_expr_test": [
+                    {
+                        "expr": ratio("ums-availability", "bad"),
+                        "eval_time": "1m",
+                        "exp_samples": [{"labels": "{}", "value": 0.25}],
+                    },
+                    {
+                        "expr": ratio("ums-latency", "good"),
+                        "eval_time": "1m",
+                        "exp_samples": [{"labels": "{}", "value": 0.75}],
+                    },
+                ],
+            }
+        ],
+    }
+    (tmp_path / "suite.yml").write_text(yaml.safe_dump(suite), encoding="utf-8")
+    assert PROMTOOL is not None
+    done = subprocess.run(
+        [PROMTOOL, "test", "rules", "suite.yml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
