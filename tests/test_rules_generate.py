@@ -218,6 +218,8 @@ def test_every_rule_name_an_expression_reads_is_recorded_before_it_in_the_same_g
             seen: set[str] = set()
             for rule in group["rules"]:
                 used = set(re.findall(r"\bprober(?:_global)?:[a-z0-9_]+:[a-z0-9_]+", rule["expr"]))
+                # A rule may read its own previous value (the traffic series' "since").
+                used.discard(rule.get("record", ""))
                 assert used <= seen, (
                     f"{group['name']}: {rule['expr']} reads unrecorded {used - seen}"
                 )
@@ -246,6 +248,8 @@ def test_the_expected_recording_rules_exist_for_every_window_the_seed_needs() ->
             assert f"prober:slo_objective:ratio{{sli={sli}}}" in got
         for quantile in ("p95", "p99"):
             assert f"{level}:slo_duration_seconds:{quantile}_rate5m" in got
+        assert f"{level}:slo_duration_seconds:p99_rate1m" in got
+        assert f"{level}:slo_period_coverage:ratio" in got
 
 
 # --- what the rules say -----------------------------------------------------------
@@ -255,7 +259,9 @@ def test_the_30d_ratio_divides_sums_of_recorded_counts_not_an_average_of_ratios(
         'sum_over_time(prober:slo_bad_runs:rate5m{slo="user-metadata"}[30d])\n'
         '/ sum_over_time(prober:slo_runs:rate5m{slo="user-metadata"}[30d])'
     )
-    assert "avg_over_time" not in render_rule_files(bundled())[n.RULES_FILE]
+    for name, expr in records(bundled()).items():
+        if "rate30d" in name:
+            assert "avg_over_time" not in expr, name
 
 
 def test_the_global_aggregate_sums_regions_away_and_keeps_static_agent_labels() -> None:
@@ -326,15 +332,54 @@ def test_the_budget_policy_alert_is_labelled_freeze_feature_releases() -> None:
         assert rule["expr"].startswith("prober_global:")
 
 
-def test_the_traffic_alerts_compare_with_last_week_and_need_min_runs_last_week() -> None:
+def test_the_p99_alert_reads_a_quantile_over_its_own_short_window() -> None:
+    (p99,) = alerts(bundled(), n.p99_alert())
+    assert p99["expr"] == 'prober:slo_duration_seconds:p99_rate1m{slo="user-metadata"} > 0.5'
+    assert p99["for"] == "5m"
+    buckets = records(bundled())["prober:slo_duration_seconds_bucket:rate1m"]
+    assert "[1m]" in buckets
+
+
+def test_the_budget_left_counts_time_without_data_as_unspent() -> None:
+    got = records(bundled())
+    assert got["prober:slo_availability_error_budget_remaining:rate30d"] == (
+        '1 - prober:slo_availability_error_ratio:rate30d{slo="user-metadata"}'
+        ' * prober:slo_period_coverage:ratio{slo="user-metadata"} / 0.001'
+    )
+    assert "/ 2592000" in got["prober:slo_period_coverage:ratio"]
+    assert got["prober:slo_data_seconds:idelta10m"] == (
+        'idelta(prober:slo_data:timestamp{slo="user-metadata"}[10m])'
+    )
+    assert got["prober_global:slo_period_coverage:ratio"].startswith("max without (region) (")
+
+
+def test_the_traffic_alerts_compare_the_services_rate_with_last_week_behind_two_guards() -> None:
+    got = records(bundled())
+    assert got["prober:slo_requests:rate"] == (
+        'sum by (region) (rate(http_requests_total{job="user-metadata"}[5m]))'
+    )
     (drop,) = alerts(bundled(), n.TRAFFIC_DROP_ALERT)
     (spike,) = alerts(bundled(), n.TRAFFIC_SPIKE_ALERT)
-    last_week = '(prober:slo_runs:rate1h{slo="user-metadata"} offset 1w)'
+    last_week = '(prober:slo_requests:avg_rate1h{slo="user-metadata"} offset 1w)'
     assert drop["expr"] == (
-        f'prober:slo_runs:rate1h{{slo="user-metadata"}} / {last_week} < 0.5\n'
-        f"and\n{last_week} * 3600 >= 10"
+        f'prober:slo_requests:avg_rate1h{{slo="user-metadata"}} / {last_week} < 0.5\n'
+        f"and\n{last_week} >= 0.1\n"
+        'and\n(prober:slo_requests_since:timestamp{slo="user-metadata"} offset 1w)'
+        " <= time() - 608400"
     )
     assert spike["expr"].split("\n")[0].endswith(" > 3")
+    assert "prober_probe_runs_total" not in drop["expr"] + got["prober:slo_requests:rate"]
+
+
+def test_without_a_traffic_expr_there_is_no_traffic_rule_and_one_note() -> None:
+    from prober.slo.generate import warnings
+
+    text = render_rule_files(config())[n.RULES_FILE]
+    assert "Traffic" not in text
+    assert "slo_requests" not in text
+    (note,) = warnings(config())
+    assert note.startswith("note: test.yaml: slos[0] (user-metadata).alerting.traffic.expr")
+    assert warnings(bundled()) == []
 
 
 def tiers(*windows: tuple[str, float, str, str]) -> dict[str, Any]:
@@ -391,6 +436,11 @@ POLICY = {
         "prober:slo_slow_runs:rate5m",
         'le=~"1|1[.]0"',
     ),
+    "the p99 window comes from the config": (
+        {"alerting": {"p99_window": "2m"}},
+        "ProberSLOLatencyP99High",
+        "p99_rate2m",
+    ),
     "the p99 threshold and for come from the config": (
         {"alerting": {"p99_threshold": "750ms", "p99_for": "10m"}},
         "ProberSLOLatencyP99High",
@@ -402,9 +452,18 @@ POLICY = {
         "< 0.5",
     ),
     "the traffic settings set the window, ratios and guard": (
-        {"alerting": {"traffic": {"window": "30m", "drop_ratio": 0.25, "min_runs": 50}}},
+        {
+            "alerting": {
+                "traffic": {
+                    "expr": "sum(rate(lb_requests_total[1m]))",
+                    "window": "30m",
+                    "drop_ratio": 0.25,
+                    "min_rate": 50,
+                }
+            }
+        },
         n.TRAFFIC_DROP_ALERT,
-        'rate30m{slo="user-metadata"} offset 1w) * 1800 >= 50',
+        '< 0.25\nand\n(prober:slo_requests:avg_rate30m{slo="user-metadata"} offset 1w) >= 50',
     ),
     "absent_for sets the dead-man's switch delay": (
         {"alerting": {"absent_for": "2m"}},
@@ -450,8 +509,14 @@ def test_a_scaled_render_keeps_every_name_and_divides_every_range() -> None:
     assert [r.get("record") or r.get("alert") for r in plain] == [
         r.get("record") or r.get("alert") for r in scaled
     ]
-    ranges = {m for r in scaled for m in re.findall(r"\[([0-9a-z]+)\]", r["expr"])}
-    assert ranges == {"5s", "1m", "2m", "24m", "12h"}
+    # The traffic expr is the user's own PromQL: its ranges are not prober's to scale.
+    ranges = {
+        m
+        for r in scaled
+        if r.get("record") != "prober:slo_requests:rate"
+        for m in re.findall(r"\[([0-9a-z]+)\]", r["expr"])
+    }
+    assert ranges == {"1s", "5s", "10s", "1m", "2m", "24m", "12h"}
     assert {r["for"] for r in scaled if "for" in r} == {"5s"}
     assert any("offset 2h48m" in r["expr"] for r in scaled)
 
@@ -472,6 +537,15 @@ ERRORS = {
         [
             "test.yaml: slos[1] (orphan): no probe feeds this SLO; "
             "set `slo: orphan` on the probes that measure it"
+        ],
+    ),
+    "a p99 window too short for the probe interval": (
+        {"probes": [PROBE | {"interval": "1m"}]},
+        [
+            "test.yaml: slos[0] (user-metadata).alerting.p99_window: 1m holds 1 runs of this "
+            "SLO's probes per region; the p99 alert needs at least 2 (windows without a run "
+            "have no p99 and restart its `for`) and works best with 4: set p99_window to 4m "
+            "or more, or probe more often"
         ],
     ),
     "two burn windows that make the same alert name": (

@@ -142,6 +142,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="write nothing; exit 1 if the files in --out differ from what would be generated",
     )
+    rules.add_argument(
+        "--tests",
+        type=Path,
+        metavar="DIR",
+        help="also write `promtool test rules` files derived from the SLO math into DIR",
+    )
 
     add_dashboards_parser(sub)
     add_report_parser(sub)
@@ -176,22 +182,40 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_rules(args: argparse.Namespace) -> int:
-    from ..generated import stale_files  # noqa: PLC0415
-    from ..slo.generate import render_files, write_rules  # noqa: PLC0415
+    import os  # noqa: PLC0415
+
+    from ..generated import stale_files, write_files  # noqa: PLC0415
+    from ..slo import names  # noqa: PLC0415
+    from ..slo.generate import render_files, warnings  # noqa: PLC0415
+    from ..slo.tests_gen import render_tests  # noqa: PLC0415
 
     config = load_or_exit(args.config, args.region)
+    if args.tests is not None and args.format == "operator":
+        print("error: --tests needs the plain rule file (--format prometheus or all)",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_USAGE
     try:
-        if args.check:
-            stale = stale_files(render_files(config, args.format), args.out)
-            for path in stale:
-                print(f"stale: {path} (run prober rules -c {args.config} -o {args.out})")
-            return EXIT_VIOLATED if stale else EXIT_OK
-        for path in write_rules(config, args.out, args.format):
-            print(f"wrote {path}")
+        outputs = [(args.out, render_files(config, args.format))]
+        for line in warnings(config):
+            print(line, file=sys.stderr)
+        if args.tests is not None:
+            rule_file = os.path.relpath(args.out / names.RULES_FILE, args.tests)
+            generated = render_tests(config, Path(rule_file).as_posix())
+            outputs.append((args.tests, generated.files))
+            for note in generated.notes:
+                print(f"note: {note}", file=sys.stderr)
     except ConfigError as exc:
         for line in exc.lines:
             print(f"error: {line}", file=sys.stderr)
         return EXIT_USAGE
+    if args.check:
+        stale = [path for out, files in outputs for path in stale_files(files, out)]
+        for path in stale:
+            print(f"stale: {path} (run prober rules -c {args.config} -o {args.out})")
+        return EXIT_VIOLATED if stale else EXIT_OK
+    for out, files in outputs:
+        for path in write_files(files, out):
+            print(f"wrote {path}")
     return EXIT_OK
 
 

@@ -69,24 +69,52 @@ DEFAULT_BURN_WINDOWS = tuple(
 
 
 class TrafficAlert(Strict):
-    """Probe volume against the same window a week earlier."""
+    """The service's request rate against the same window a week earlier.
 
+    A black-box agent cannot see the service's traffic (its own probe volume is
+    constant by design), so the user names the series: without `expr` no
+    traffic alert is generated.
+    """
+
+    expr: str | None = Field(
+        default=None,
+        min_length=1,
+        description="PromQL giving the service's request rate in requests/second",
+    )
     window: Duration = 3600
     drop_ratio: float = Field(default=0.5, gt=0, lt=1)
     # The seed's "200% spike" read as an increase of 200%: now > 3x last week.
     spike_ratio: float = Field(default=3.0, gt=1)
-    min_runs: int = Field(default=10, ge=1, description="ignore weeks with fewer runs than this")
+    min_rate: float = Field(
+        default=0.1, ge=0, description="req/s; a week-ago baseline below this never alerts"
+    )
+
+    @field_validator("expr")
+    @classmethod
+    def _expr(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("expr is empty")
+        return None if value is None else value.strip()
 
 
 class Alerting(Strict):
     burn_windows: tuple[BurnWindow, ...] = DEFAULT_BURN_WINDOWS
     p99_threshold: Duration = 0.5
     p99_for: Duration = 300
+    # The p99's own rate window: short against p99_for, so one slow run cannot hold
+    # the condition for the whole `for` (see rules/README.md).
+    p99_window: Duration = 60
     budget_policy_spent_percent: float = Field(default=80, gt=0, le=100)
     traffic: TrafficAlert = TrafficAlert()
     absent_for: Duration = 300
     runbook_url: str = ""
     dashboard_url: str = ""
+
+    @model_validator(mode="after")
+    def _p99_window(self) -> Alerting:
+        if self.p99_window >= self.p99_for:
+            raise ValueError("p99_window must be shorter than p99_for")
+        return self
 
 
 class SLOConfig(Strict):

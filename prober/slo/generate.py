@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Final, Literal
 
 from ..config import Config, ConfigError, SLOConfig
 from ..generated import write_files
 from . import names as n
 from .model import Group, render_groups, render_mapping
 from .rules import health_group, slo_group
-from .windows import Scale
+from .windows import Scale, duration
 
 Format = Literal["prometheus", "operator", "all"]
 
@@ -44,9 +44,55 @@ def validate(config: Config) -> tuple[SLOConfig, ...]:
                     f"{where}: window names {seen[key]!r} and {w.name!r} give the same alert name"
                 )
             seen.setdefault(key, w.name)
+    for i, slo in enumerate(config.slos):
+        runs = p99_runs(config, slo)
+        if runs is not None and runs < MIN_P99_RUNS:
+            errors.append(f"{_where(config, i)}.p99_window: {_p99_problem(config, slo, runs)}")
     if errors:
         raise ConfigError(errors)
     return config.slos
+
+
+# Runs per p99 window and region below which some windows hold no run at all (no p99,
+# so the alert's `for` restarts), and below which one slow run is the whole p99.
+MIN_P99_RUNS: Final = 2
+FEW_P99_RUNS: Final = 4
+
+
+def _where(config: Config, i: int) -> str:
+    return f"{config.source}: slos[{i}] ({config.slos[i].name}).alerting"
+
+
+def p99_runs(config: Config, slo: SLOConfig) -> float | None:
+    """Runs of the SLO's probes per region within one p99 window (None: no probe)."""
+    rates = [1 / config.interval(p) for p in config.probes if p.slo == slo.name]
+    return sum(rates) * slo.alerting.p99_window if rates else None
+
+
+def _p99_problem(config: Config, slo: SLOConfig, runs: float) -> str:
+    rate = runs / slo.alerting.p99_window
+    need = duration(FEW_P99_RUNS / rate)
+    return (
+        f"{duration(slo.alerting.p99_window)} holds {runs:.3g} runs of this SLO's probes per "
+        f"region; the p99 alert needs at least {MIN_P99_RUNS} (windows without a run have no "
+        f"p99 and restart its `for`) and works best with {FEW_P99_RUNS}: set p99_window to "
+        f"{need} or more, or probe more often"
+    )
+
+
+def warnings(config: Config) -> list[str]:
+    """What `prober rules` should tell the user about a config it accepts, one line each."""
+    out = []
+    for i, slo in enumerate(config.slos):
+        runs = p99_runs(config, slo)
+        if runs is not None and MIN_P99_RUNS <= runs < FEW_P99_RUNS:
+            out.append(f"warning: {_where(config, i)}.p99_window: {_p99_problem(config, slo, runs)}")
+        if slo.alerting.traffic.expr is None:
+            out.append(
+                f"note: {_where(config, i)}.traffic.expr is not set: no traffic alerts "
+                f"({n.TRAFFIC_DROP_ALERT}, {n.TRAFFIC_SPIKE_ALERT}) for SLO {slo.name}"
+            )
+    return out
 
 
 def build_groups(config: Config, scale: float = 1.0) -> tuple[Group, ...]:

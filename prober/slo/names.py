@@ -89,6 +89,42 @@ def budget_remaining(sli: SLI, period: float, *, global_: bool = False) -> str:
     return rec(f"slo_{sli}_error_budget_remaining", f"rate{_window(period)}", global_=global_)
 
 
+def period_coverage(*, global_: bool = False) -> str:
+    """Seconds of the SLO period with recorded runs / the period: 1 once Prometheus holds it all."""
+    return rec("slo_period_coverage", "ratio", global_=global_)
+
+
+def data_timestamp() -> str:
+    """The evaluation time, recorded at every evaluation where the SLO has runs (the coverage
+    clock's ticks)."""
+    return rec("slo_data", "timestamp")
+
+
+def data_step(range_: float) -> str:
+    """Seconds since the previous tick: the evaluation interval while data flows."""
+    return rec("slo_data_seconds", f"idelta{_window(range_)}")
+
+
+def requests() -> str:
+    """The service's request rate (req/s), as the SLO's `alerting.traffic.expr` gives it."""
+    return rec("slo_requests", "rate")
+
+
+def requests_filled() -> str:
+    """The request rate, or 0 for a series that existed a week ago and is gone now."""
+    return rec("slo_requests_filled", "rate")
+
+
+def requests_avg(window: float) -> str:
+    """The request rate averaged over the traffic window."""
+    return rec("slo_requests", f"avg_rate{_window(window)}")
+
+
+def requests_since() -> str:
+    """Since when (unix seconds) the request-rate series has been recorded without a gap."""
+    return rec("slo_requests_since", "timestamp")
+
+
 def objective() -> str:
     """The objective as a ratio (0.999), labelled slo and sli, for dashboards."""
     return rec("slo_objective", "ratio")
@@ -100,7 +136,7 @@ def duration_buckets(window: float) -> str:
 
 
 def duration_quantile(quantile: float, window: float, *, global_: bool = False) -> str:
-    """`prober:slo_duration_seconds:p99_rate5m`."""
+    """`prober:slo_duration_seconds:p99_rate5m` (dashboards), `...:p99_rate1m` (the p99 alert)."""
     return rec(
         "slo_duration_seconds", f"p{round(quantile * 100)}_rate{_window(window)}", global_=global_
     )

@@ -23,8 +23,10 @@ from .model import Group, Rule
 from .names import SLI
 from .windows import (
     ABSENT_LOOKBACK,
+    COVERAGE_STEP_RANGE,
     QUANTILE_WINDOW,
     QUANTILES,
+    TRAFFIC_GAP,
     TRAFFIC_OFFSET,
     Scale,
     base_window,
@@ -148,28 +150,39 @@ def sli_rules(slo: SLOConfig, scale: Scale) -> list[Rule]:
                     ),
                 )
             )
-    q = QUANTILE_WINDOW
     buckets = _selector(f"{c.DURATION}_bucket", s, success)
-    rules.append(
-        Rule(
-            record=n.duration_buckets(q),
-            expr=f"sum without ({_PER_PROBE}) (rate({buckets}[{scale.range(q)}]))",
-            comment="Successful runs only, as the latency SLI: failures and timeouts are the\n"
-            "availability SLI's business and would swamp the tail.",
-        )
-    )
-    for global_ in (False, True):
-        for quantile in QUANTILES:
-            series = _selector(n.duration_buckets(q), s)
-            if global_:
-                series = f"sum without ({c.L_REGION}) ({series})"
-            rules.append(
-                Rule(
-                    record=n.duration_quantile(quantile, q, global_=global_),
-                    expr=f"histogram_quantile({number(quantile)}, {series})",
-                )
+    p99_window = slo.alerting.p99_window
+    quantile_sets = [(QUANTILE_WINDOW, QUANTILES)]
+    if p99_window != QUANTILE_WINDOW:
+        quantile_sets.append((p99_window, (0.99,)))
+    for q, quantiles in quantile_sets:
+        rules.append(
+            Rule(
+                record=n.duration_buckets(q),
+                expr=f"sum without ({_PER_PROBE}) (rate({buckets}[{scale.range(q)}]))",
+                comment=_QUANTILE_COMMENTS[q == QUANTILE_WINDOW],
             )
+        )
+        for global_ in (False, True):
+            for quantile in quantiles:
+                series = _selector(n.duration_buckets(q), s)
+                if global_:
+                    series = f"sum without ({c.L_REGION}) ({series})"
+                rules.append(
+                    Rule(
+                        record=n.duration_quantile(quantile, q, global_=global_),
+                        expr=f"histogram_quantile({number(quantile)}, {series})",
+                    )
+                )
     return rules
+
+
+_QUANTILE_COMMENTS = {
+    True: "Successful runs only, as the latency SLI: failures and timeouts are the\n"
+    "availability SLI's business and would swamp the tail. p95/p99 for dashboards.",
+    False: "The p99 alert's own short window (alerting.p99_window): a slow run leaves it\n"
+    "soon, so only a slow tail that lasts the alert's `for` fires it.",
+}
 
 
 # --- period ratio and error budget --------------------------------------------
@@ -184,6 +197,20 @@ evaluation was down, is missing from both sides of the ratio (the ratio stays un
 but covers less than {period}). increase() over the raw counters would have no such gap,
 at (series x {period} / scrape interval) samples per evaluation."""
 
+_COVERAGE_COMMENT = """\
+Coverage: how much of the {period} period has recorded runs. Each evaluation with runs
+records its own time; idelta over {step} gives the seconds since the previous one (the
+evaluation interval while data flows, a gap under {step} counts as covered), and their
+sum over {period} / {period} is the share covered. Rule order does not matter: idelta
+reads the last two ticks, whichever evaluation wrote them."""
+
+_BUDGET_COMMENT = """\
+Budget left = 1 - bad runs / (error budget x runs expected over {period}), where runs
+expected = the observed run rate x {period}: time without data counts as unspent, so a new
+install or a retention shorter than {period} does not shrink the budget. With ratio =
+bad / recorded runs and coverage = recorded time / {period}, that is
+1 - ratio x coverage / error budget."""
+
 
 def budget_rules(slo: SLOConfig, scale: Scale) -> list[Rule]:
     """Error ratio over the whole period, budget remaining, objectives (for dashboards)."""
@@ -193,7 +220,7 @@ def budget_rules(slo: SLOConfig, scale: Scale) -> list[Rule]:
     pairs = [(SLI.AVAILABILITY, n.bad_runs(base), n.runs(base), slo.availability.objective)]
     if slo.latency is not None:
         pairs.append((SLI.LATENCY, n.slow_runs(base), n.success_runs(base), slo.latency.objective))
-    rules: list[Rule] = []
+    rules = _coverage_rules(slo, scale)
     for sli, num, den, objective in pairs:
         sums = (
             f"sum_over_time({_selector(num, s)}[{r}])",
@@ -204,7 +231,7 @@ def budget_rules(slo: SLOConfig, scale: Scale) -> list[Rule]:
                 record=n.error_ratio(sli, period),
                 expr=f"{sums[0]}\n/ {sums[1]}",
                 comment=""
-                if rules
+                if sli is not SLI.AVAILABILITY
                 else _PERIOD_COMMENT.format(base=duration(base), period=duration(period)),
             ),
             Rule(
@@ -217,10 +244,14 @@ def budget_rules(slo: SLOConfig, scale: Scale) -> list[Rule]:
         ]
         for global_ in (False, True):
             ratio = _selector(n.error_ratio(sli, period, global_=global_), s)
+            coverage = _selector(n.period_coverage(global_=global_), s)
             rules.append(
                 Rule(
                     record=n.budget_remaining(sli, period, global_=global_),
-                    expr=f"1 - {ratio} / {number(error_budget(objective))}",
+                    expr=f"1 - {ratio} * {coverage} / {number(error_budget(objective))}",
+                    comment=""
+                    if sli is not SLI.AVAILABILITY or global_
+                    else _BUDGET_COMMENT.format(period=duration(period)),
                 )
             )
         rules.append(
@@ -231,6 +262,36 @@ def budget_rules(slo: SLOConfig, scale: Scale) -> list[Rule]:
             )
         )
     return rules
+
+
+def _coverage_rules(slo: SLOConfig, scale: Scale) -> list[Rule]:
+    """The coverage clock and the share of the period with data, per region and global."""
+    s = _eq(c.L_SLO, slo.name)
+    period = slo.period
+    step = COVERAGE_STEP_RANGE
+    seconds = number(period / scale.factor)
+    return [
+        Rule(
+            record=n.data_timestamp(),
+            expr=f"time() + 0 * {_selector(n.runs(base_window(slo)), s)}",
+            comment=_COVERAGE_COMMENT.format(period=duration(period), step=duration(step)),
+        ),
+        Rule(
+            record=n.data_step(step),
+            expr=f"idelta({_selector(n.data_timestamp(), s)}[{scale.range(step)}])",
+        ),
+        Rule(
+            record=n.period_coverage(),
+            expr=(
+                f"clamp_max(\n  sum_over_time({_selector(n.data_step(step), s)}"
+                f"[{scale.range(period)}]) / {seconds},\n  1\n)"
+            ),
+        ),
+        Rule(
+            record=n.period_coverage(global_=True),
+            expr=f"max without ({c.L_REGION}) ({_selector(n.period_coverage(), s)})",
+        ),
+    ]
 
 
 # --- alerts -------------------------------------------------------------------
@@ -317,7 +378,7 @@ def alert_rules(slo: SLOConfig, scale: Scale) -> list[Rule]:
         rules.append(
             Rule(
                 alert=n.p99_alert(global_=global_),
-                expr=f"{_selector(n.duration_quantile(0.99, QUANTILE_WINDOW, global_=global_), s)}"
+                expr=f"{_selector(n.duration_quantile(0.99, a.p99_window, global_=global_), s)}"
                 f" > {number(a.p99_threshold)}",
                 for_=scale.range(a.p99_for),
                 labels={
@@ -328,7 +389,7 @@ def alert_rules(slo: SLOConfig, scale: Scale) -> list[Rule]:
                 annotations=_ann(
                     slo,
                     f"{{{{ $labels.slo }}}}: p99 latency above {p99} {_where(global_)}",
-                    f"p99 of successful probe runs over {duration(QUANTILE_WINDOW)} is "
+                    f"p99 of successful probe runs over {duration(a.p99_window)} is "
                     f"{{{{ $value | humanizeDuration }}}}, above {p99} for "
                     f"{duration(a.p99_for)}.",
                 ),
@@ -346,7 +407,12 @@ def slo_group(slo: SLOConfig, scale: Scale) -> Group:
     evaluation's results; rules split over groups would lag by up to one interval,
     by an amount that depends on each group's schedule.
     """
-    rules = [*sli_rules(slo, scale), *budget_rules(slo, scale), *alert_rules(slo, scale)]
+    rules = [
+        *sli_rules(slo, scale),
+        *budget_rules(slo, scale),
+        *traffic_rules(slo, scale),
+        *alert_rules(slo, scale),
+    ]
     return Group(
         n.slo_group(slo.name),
         _owned(slo, rules),
@@ -355,20 +421,64 @@ def slo_group(slo: SLOConfig, scale: Scale) -> Group:
     )
 
 
-def _traffic_alerts(slo: SLOConfig, scale: Scale) -> list[Rule]:
-    """Probe volume against the same window a week earlier, per region.
+_TRAFFIC_COMMENT = """\
+The service's request rate (alerting.traffic.expr, req/s), for the week-over-week
+traffic alerts. `filled` counts a series that existed a week ago and is gone now as 0, so
+traffic that vanishes reads as a drop. `since` is when the series was last (re)created:
+a gap over {gap} restarts it, so last week's window is trusted only if the series
+existed for all of it (a new deployment does not read as a spike a week later)."""
 
-    Probe volume is set by the agents, so a drop means probers stopped or were
-    scaled down and a spike means duplicated agents: prober health, not the
-    service's traffic. No data a week ago (a new region or deployment) yields an
-    empty `offset` vector, so the alert stays silent; `min_runs` ignores tiny weeks.
+
+def traffic_rules(slo: SLOConfig, scale: Scale) -> list[Rule]:
+    """The recorded request rate, its window average and its presence; none without expr."""
+    t = slo.alerting.traffic
+    if t.expr is None:
+        return []
+    s = _eq(c.L_SLO, slo.name)
+    now = _selector(n.requests(), s)
+    since = _selector(n.requests_since(), s)
+    return [
+        Rule(
+            record=n.requests(),
+            expr=t.expr,
+            comment=_TRAFFIC_COMMENT.format(gap=duration(TRAFFIC_GAP)),
+        ),
+        Rule(
+            record=n.requests_filled(),
+            expr=f"{now}\nor\n0 * ({now} offset {scale.range(TRAFFIC_OFFSET)})",
+        ),
+        Rule(
+            record=n.requests_avg(t.window),
+            expr=f"avg_over_time({_selector(n.requests_filled(), s)}[{scale.range(t.window)}])",
+        ),
+        Rule(
+            record=n.requests_since(),
+            expr=(
+                f"last_over_time({since}[{scale.range(TRAFFIC_GAP)}]) and {now}\n"
+                f"or\ntime() + 0 * {now}"
+            ),
+        ),
+    ]
+
+
+def _traffic_alerts(slo: SLOConfig, scale: Scale) -> list[Rule]:
+    """Request rate over the window against the same window a week earlier.
+
+    Only where last week's window is trusted: the series existed for all of it
+    (`since`) and its rate was at least `min_rate`. Needs `alerting.traffic.expr`.
     """
     t = slo.alerting.traffic
+    if t.expr is None:
+        return []
     s = _eq(c.L_SLO, slo.name)
-    now = _selector(n.runs(t.window), s)
-    before = f"({now} offset {scale.range(TRAFFIC_OFFSET)})"
-    seconds = number(t.window / scale.factor)
-    guard = f"{before} * {seconds} >= {t.min_runs}"
+    now = _selector(n.requests_avg(t.window), s)
+    offset = scale.range(TRAFFIC_OFFSET)
+    before = f"({now} offset {offset})"
+    start = number((TRAFFIC_OFFSET + t.window) / scale.factor)
+    guard = (
+        f"{before} >= {number(t.min_rate)}\n"
+        f"and\n({_selector(n.requests_since(), s)} offset {offset}) <= time() - {start}"
+    )
     win = duration(t.window)
     common = {n.L_SEVERITY: "warning", n.L_ACTION: n.ACTION_SCALING_CHECK}
     return [
@@ -378,10 +488,10 @@ def _traffic_alerts(slo: SLOConfig, scale: Scale) -> list[Rule]:
             labels=common,
             annotations=_ann(
                 slo,
-                "{{ $labels.slo }}: probe volume dropped in {{ $labels.region }}",
-                f"Probe runs over the last {win} are {{{{ $value | humanizePercentage }}}} of the "
-                f"same {win} a week ago (alert below {_percent(t.drop_ratio)}): probers stopped "
-                "or were scaled down; check the agents and their schedule.",
+                "{{ $labels.slo }}: request volume dropped",
+                f"Requests over the last {win} are {{{{ $value | humanizePercentage }}}} of the "
+                f"same {win} a week ago (alert below {_percent(t.drop_ratio)}): check the "
+                "service's clients, routing and load balancer.",
             ),
         ),
         Rule(
@@ -390,11 +500,10 @@ def _traffic_alerts(slo: SLOConfig, scale: Scale) -> list[Rule]:
             labels=common,
             annotations=_ann(
                 slo,
-                "{{ $labels.slo }}: probe volume spiked in {{ $labels.region }}",
-                f"Probe runs over the last {win} are {{{{ $value | humanizePercentage }}}} of the "
+                "{{ $labels.slo }}: request volume spiked",
+                f"Requests over the last {win} are {{{{ $value | humanizePercentage }}}} of the "
                 f"same {win} a week ago (alert above {_percent(t.spike_ratio)}, an increase of "
-                f"{number((t.spike_ratio - 1) * 100)}%): duplicated agents or probes? Check "
-                "scaling.",
+                f"{number((t.spike_ratio - 1) * 100)}%): check that the service scales.",
             ),
         ),
     ]

@@ -17,7 +17,8 @@ from ..config.units import format_duration
 
 _WEEK: Final = 7 * 86400
 
-# Rate window behind the p95/p99 recording rules and the p99 alert.
+# Rate window behind the p95/p99 recording rules the dashboards read. The p99 alert
+# reads its own, shorter window (`alerting.p99_window`).
 QUANTILE_WINDOW: Final = 300.0
 QUANTILES: Final = (0.95, 0.99)
 # How long a region that stopped reporting is remembered by the dead-man's switch.
@@ -25,6 +26,12 @@ QUANTILES: Final = (0.95, 0.99)
 ABSENT_LOOKBACK: Final = 86400.0
 # The traffic alerts compare against the same window this long ago.
 TRAFFIC_OFFSET: Final = 7 * 86400.0
+# Range of the idelta that measures the seconds between two evaluations with data (the
+# coverage clock): longer than any sane evaluation interval, and the longest gap in the
+# data that still counts as covered.
+COVERAGE_STEP_RANGE: Final = 600.0
+# How long the traffic series may be missing without restarting its "present since".
+TRAFFIC_GAP: Final = 600.0
 
 
 def duration(seconds: float) -> str:
@@ -66,9 +73,9 @@ def sli_windows(slo: SLOConfig) -> tuple[float, ...]:
     """Every window some alert or the period ratio reads, shortest first.
 
     The shortest also feeds the period ratio (see `base_window`), the quantile
-    window feeds p95/p99, the traffic window feeds the week-over-week alerts.
+    window feeds the dashboards' p95/p99.
     """
-    found = {QUANTILE_WINDOW, slo.alerting.traffic.window}
+    found = {QUANTILE_WINDOW}
     for w in slo.alerting.burn_windows:
         found.update((w.long_window, w.short_window))
     return tuple(sorted(found))
