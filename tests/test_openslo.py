@@ -224,8 +224,15 @@ NON_DEFAULT_SLOS: list[dict[str, Any]] = [
             ],
             "p99_threshold": "750ms",
             "p99_for": "10m",
+            "p99_window": "2m",
             "budget_policy_spent_percent": 70,
-            "traffic": {"window": "2h", "drop_ratio": 0.3, "spike_ratio": 4, "min_runs": 20},
+            "traffic": {
+                "expr": 'sum(rate(http_requests_total{job="ums"}[5m]))',
+                "window": "2h",
+                "drop_ratio": 0.3,
+                "spike_ratio": 4,
+                "min_rate": 2.5,
+            },
             "absent_for": "10m",
             "runbook_url": "https://runbooks.example.com/ums-v2",
             "dashboard_url": "https://grafana.example.com/d/ums-v2",
@@ -613,6 +620,12 @@ CASES: list[tuple[str, Callable[[list[Any]], None], str]] = [
         "invalid duration '5 minutes'",
     ),
     (
+        "settings that contradict each other",
+        _set("Service", "metadata.annotations", {"prober.dev/alerting.p99-window": "10m"}),
+        "document 1 (Service user-metadata): metadata.annotations: alerting: p99_window must be "
+        "shorter than p99_for",
+    ),
+    (
         "an unknown SLI",
         _set("SLO", "spec.indicatorRef", "nope"),
         f"{AVAIL}: spec.indicatorRef: unknown SLI 'nope'",
@@ -797,6 +810,7 @@ def slo_settings(draw: st.DrawFn) -> dict[str, Any]:
             {"objective": _PERCENT, "threshold": st.integers(1, 30_000).map(lambda ms: f"{ms}ms")}
         )
     )
+    p99_for = draw(st.integers(2, 3600))
     return {
         "name": draw(st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,20}", fullmatch=True)),
         "description": draw(st.text(max_size=40)),
@@ -809,13 +823,15 @@ def slo_settings(draw: st.DrawFn) -> dict[str, Any]:
         "alerting": {
             "burn_windows": windows,
             "p99_threshold": f"{draw(st.integers(1, 10_000))}ms",
-            "p99_for": f"{draw(_MINUTES)}m",
+            "p99_for": f"{p99_for}s",
+            "p99_window": f"{draw(st.integers(1, p99_for - 1))}s",
             "budget_policy_spent_percent": draw(st.decimals("1", "100", places=1).map(float)),
             "traffic": {
+                "expr": draw(st.none() | st.sampled_from(["sum(rate(requests_total[5m]))"])),
                 "window": f"{draw(_MINUTES)}m",
                 "drop_ratio": draw(st.decimals("0.01", "0.99", places=2).map(float)),
                 "spike_ratio": draw(st.decimals("1.01", "20", places=2).map(float)),
-                "min_runs": draw(st.integers(1, 10_000)),
+                "min_rate": draw(st.decimals("0", "1000", places=3).map(float)),
             },
             "runbook_url": draw(st.sampled_from(["", "https://runbooks.example.com/x"])),
         },

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from .fields import ConfigError, printable
 from .openslo_annotations import (
@@ -23,6 +23,7 @@ from .openslo_annotations import (
     SHORT_WINDOW,
     SLO_MAPPED,
     WINDOW_MAPPED,
+    field_at,
     key,
     unflatten,
 )
@@ -58,6 +59,10 @@ _WINDOW_FIELDS = {
     "severity": "spec.severity",
     "action": "spec.notificationTargets[0]",
 }
+
+
+def _is_model(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
 
 
 def _shown(seconds: float) -> str:
@@ -452,7 +457,11 @@ def _native_errors(
             errors.at(where, _WINDOW_FIELDS.get(leaf, f"metadata.annotations.{key(leaf)}"), message)
         elif doc is not None:
             path = ".".join(str(x) for x in loc)
-            errors.at(doc.where, f"metadata.annotations.{key(path)}", message)
+            field = field_at(SLOConfig, path.split("."))
+            if field is not None and _is_model(field.annotation):  # a check across settings
+                errors.at(doc.where, "metadata.annotations", f"{path}: {message}")
+            else:
+                errors.at(doc.where, f"metadata.annotations.{key(path)}", message)
         else:
             errors.at(a.doc.where, ".".join(str(x) for x in loc), message)
 

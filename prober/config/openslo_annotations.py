@@ -90,14 +90,14 @@ def flatten(model: BaseModel, mapped: frozenset[str], prefix: str = "") -> dict[
     return out
 
 
-def _field(model: type[BaseModel], path: list[str]) -> FieldInfo | None:
-    """The field at a dotted path through nested models, or None."""
+def field_at(model: type[BaseModel], path: list[str]) -> FieldInfo | None:
+    """The field at a path through nested models, or None."""
     field = model.model_fields.get(path[0])
     if field is None or len(path) == 1:
         return field
     for arg in (field.annotation, *typing.get_args(field.annotation)):
         if isinstance(arg, type) and issubclass(arg, BaseModel):
-            return _field(arg, path[1:])
+            return field_at(arg, path[1:])
     return None
 
 
@@ -115,7 +115,7 @@ def unflatten(
         if not k.startswith(ANNOTATION_PREFIX) or k in special:
             continue
         path = k.removeprefix(ANNOTATION_PREFIX).replace("-", "_")
-        field = _field(model, path.split("."))
+        field = field_at(model, path.split("."))
         if path in mapped or field is None:
             errors.append((k, "unknown prober annotation (see docs/openslo.md)"))
             continue
