@@ -166,6 +166,8 @@ def chain(
         bundled = yaml.safe_load((REPO / "probes.yaml").read_text())
         bundled["agent"]["region"] = "e2e-1"
         bundled["defaults"] = {"interval": "1s", "timeout": "800ms"}
+        # Scaled 1/60, the 1m p99 window would be 1s: one scrape, no rate. 4m is 4 scrapes.
+        bundled["slos"][0]["alerting"]["p99_window"] = "4m"
         for probe in bundled["probes"]:
             probe.pop("interval", None)
             probe.pop("timeout", None)

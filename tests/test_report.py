@@ -28,11 +28,12 @@ from prober.report.collect import (
     SLIReport,
     SLOReport,
     burn_down,
+    coverages,
     sli_points,
 )
 from prober.report.html import nice_ticks, render_html, svg_chart
-from prober.report.prometheus import PrometheusError
-from prober.report.render import span, to_data
+from prober.report.prometheus import PrometheusError, Sample
+from prober.report.render import coverage_text, span, to_data
 from prober.slo import names as n
 from prober.slo.names import SLI
 
@@ -120,6 +121,35 @@ def test_the_burn_down_spends_the_window_budget_step_by_step() -> None:
     assert burn_down(bad, total, 99.9) == [(1.0, 1.0), (2.0, 0.5), (3.0, 0.5), (4.0, -1.0)]
     assert sli_points(bad, total) == [(1.0, 1.0), (2.0, 0.998), (3.0, 1.0), (4.0, 0.994)]
     assert burn_down({}, {}, 99.9) == []
+
+
+def test_time_without_data_counts_as_unspent_in_the_burn_down() -> None:
+    # Data for half the window: the 2000 recorded runs stand for 4000 expected, so 4 bad
+    # runs are allowed at 99.9% and the 3 bad ones spend 75%.
+    bad = {1.0: 0.0, 2.0: 3.0}
+    total = {1.0: 1000.0, 2.0: 1000.0}
+    points = burn_down(bad, total, 99.9, coverage=0.5)
+    assert [t for t, _ in points] == [1.0, 2.0]
+    assert [v for _, v in points] == pytest.approx([1.0, 0.25])
+    assert burn_down(bad, total, 99.9, coverage=0.0) == []
+
+
+def test_coverage_is_seconds_with_data_over_the_window_and_the_best_region_across() -> None:
+    got = coverages(
+        [Sample({"region": "eu"}, 172800.0), Sample({"region": "us"}, 3_000_000.0)], PERIOD
+    )
+    assert got == {"eu": pytest.approx(2 / 30), "us": 1.0, None: 1.0}
+    assert coverages([], PERIOD) == {}
+
+
+def test_the_report_says_how_much_of_the_window_has_data() -> None:
+    scope = _scope(None, 0.5, False)
+    report = _report(Scope(**{**scope.__dict__, "coverage": 0.0667}))
+    assert to_data(report)["slos"][0]["slis"][0]["scopes"][0]["coverage"] == 0.0667
+    text = coverage_text(report.slos[0])
+    assert "holds 6.7% of the 30d window" in text
+    assert "unspent" in text
+    assert "6.7%" in render_html(report, [])
 
 
 def test_exhaustion_times_read_in_the_largest_unit() -> None:
@@ -376,10 +406,15 @@ def test_period_figures_equal_what_the_rules_record(
         left = by_region(chain, n.budget_remaining(sli, PERIOD)) | by_region(
             chain, n.budget_remaining(sli, PERIOD, global_=True)
         )
+        covered = by_region(chain, n.period_coverage()) | by_region(
+            chain, n.period_coverage(global_=True)
+        )
         assert set(ratios) == set(got) == {None, *REGIONS}
         for region, scope in got.items():
             assert scope["error_ratio"] == pytest.approx(ratios[region], rel=1e-9), (sli, region)
             assert scope["budget_remaining"] == pytest.approx(left[region], rel=1e-9)
+            assert scope["coverage"] == pytest.approx(covered[region], rel=1e-9)
+            assert 0 < scope["coverage"] < 0.01  # minutes of a (scaled) 12h period
             assert scope["sli"] == pytest.approx(1 - ratios[region], rel=1e-9)
 
 

@@ -28,6 +28,7 @@ from prober.slo import (
     write_rules,
 )
 from prober.slo import names as n
+from prober.slo.generate import warnings
 from prober.slo.model import scalar
 
 REPO = Path(__file__).resolve().parent.parent
@@ -372,8 +373,6 @@ def test_the_traffic_alerts_compare_the_services_rate_with_last_week_behind_two_
 
 
 def test_without_a_traffic_expr_there_is_no_traffic_rule_and_one_note() -> None:
-    from prober.slo.generate import warnings
-
     text = render_rule_files(config())[n.RULES_FILE]
     assert "Traffic" not in text
     assert "slo_requests" not in text
@@ -620,3 +619,13 @@ def test_write_rules_leaves_the_old_files_alone_when_the_config_is_wrong(tmp_pat
     with pytest.raises(ConfigError):
         write_rules(config([], probes=[UNSLOED]), tmp_path)
     assert (tmp_path / n.RULES_FILE).read_text() == "previous\n"
+
+
+def test_the_time_scaled_demo_widens_the_p99_window_to_four_of_its_1s_scrapes() -> None:
+    from prober.demo.alerts import for_demo_scale  # noqa: PLC0415  # the demo, not the rules
+
+    scaled = rules_of(render_rule_files(for_demo_scale(bundled()), scale=60)[n.RULES_FILE])
+    (p99,) = [r for r in scaled if r.get("alert") == n.p99_alert()]
+    assert p99["expr"].startswith("prober:slo_duration_seconds:p99_rate4m{")
+    assert p99["for"] == "5s"
+    assert for_demo_scale(bundled()).slos[0].alerting.p99_for == 300

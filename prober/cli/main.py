@@ -211,7 +211,8 @@ def cmd_rules(args: argparse.Namespace) -> int:
     if args.check:
         stale = [path for out, files in outputs for path in stale_files(files, out)]
         for path in stale:
-            print(f"stale: {path} (run prober rules -c {args.config} -o {args.out})")
+            tests = f" --tests {args.tests}" if args.tests is not None else ""
+            print(f"stale: {path} (run prober rules -c {args.config} -o {args.out}{tests})")
         return EXIT_VIOLATED if stale else EXIT_OK
     for out, files in outputs:
         for path in write_files(files, out):

@@ -336,10 +336,30 @@ def _status_row(board: _Board) -> None:
                     for sli in (SLI.AVAILABILITY, SLI.LATENCY)
                     if _with_sli(group, sli)
                 ],
-                width=12,
+                width=8,
             )
             .decimals(1)
             .thresholds(_thresholds(RED, (line, GREEN)))
+        )
+        board.panel(
+            _stat(
+                q.for_slos(t.COVERAGE, group, slos),
+                f"Share of the {duration(period)} SLO period for which Prometheus holds "
+                "recorded runs (any region). Below 100% (a new install, a retention shorter "
+                "than the period, rule evaluation down) the budget counts the missing time as "
+                "unspent: bad runs are weighed against the runs expected over the whole "
+                "period at the observed run rate.",
+                PERCENT,
+                [
+                    _query(
+                        q.selector(n.period_coverage(global_=True), *sel),
+                        f"{{{{{c.L_SLO}}}}}",
+                        "A",
+                        instant=True,
+                    )
+                ],
+                width=4,
+            ).decimals(1)
         )
     alerts = _alert_selector(board)
     board.panel(
@@ -527,9 +547,13 @@ def _burn_row(board: _Board) -> None:
 def _latency_row(board: _Board) -> None:
     slos = _with_sli(board.slos, SLI.LATENCY)
     board.row("Latency")
-    for (threshold, p99), group in q.grouped(
+    for (threshold, p99, p99_window), group in q.grouped(
         slos,
-        lambda s: (s.latency.threshold if s.latency else 0.0, s.alerting.p99_threshold),
+        lambda s: (
+            s.latency.threshold if s.latency else 0.0,
+            s.alerting.p99_threshold,
+            s.alerting.p99_window,
+        ),
     ):
         sel = (*q.slo_matchers(group, slos), q.REGION_MATCH)
         window = QUANTILE_WINDOW
@@ -544,7 +568,8 @@ def _latency_row(board: _Board) -> None:
                     f"(recording rules), and p99 at the dashboard's resolution from the raw "
                     "histogram with exemplars: a point links to the run's trace when the "
                     "datasource has an exemplar trace-ID destination. Dashed: the latency SLI "
-                    f"threshold ({duration(threshold)}) and the p99 alert ({duration(p99)}).",
+                    f"threshold ({duration(threshold)}) and the p99 alert ({duration(p99)}), "
+                    f"which reads p99 over {duration(p99_window)}.",
                     SECONDS,
                     [
                         _query(
@@ -560,6 +585,15 @@ def _latency_row(board: _Board) -> None:
                                 next(refs),
                             )
                             for quant in (0.95, 0.99)
+                        ),
+                        *(
+                            _query(
+                                q.selector(n.duration_quantile(0.99, p99_window), *sel),
+                                f"p99 {{{{slo}}}} {{{{region}}}}, {duration(p99_window)} (alert)",
+                                next(refs),
+                            )
+                            for _ in range(1)
+                            if p99_window != window
                         ),
                         _query(
                             q.quantile(0.99, q.rate(raw), by),

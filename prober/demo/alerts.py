@@ -25,6 +25,21 @@ from ..slo.generate import render_rule_files
 from .stack import Stack
 
 DEMO_SCALE = 60
+# Scaled 1/60, the p99 alert's 1m window would be 1s: one scrape of the demo's Prometheus
+# (1s), so rate() has nothing to divide. The demo widens it to four scrapes (4m nominal),
+# still shorter than p99_for.
+SCRAPES_PER_P99_WINDOW = 4
+
+
+def for_demo_scale(config: Config) -> Config:
+    """The config with p99 windows wide enough for the time-scaled demo Prometheus."""
+    slos = []
+    for slo in config.slos:
+        a = slo.alerting
+        wanted = min(SCRAPES_PER_P99_WINDOW * DEMO_SCALE, a.p99_for - DEMO_SCALE)
+        alerting = a.model_copy(update={"p99_window": max(a.p99_window, wanted)})
+        slos.append(slo.model_copy(update={"alerting": alerting}))
+    return config.model_copy(update={"slos": tuple(slos)})
 
 
 @dataclass
@@ -67,7 +82,8 @@ class AlertBoard:
         await web.TCPSite(self._runner, "127.0.0.1", 0).start()
         hook = f"http://127.0.0.1:{self._runner.addresses[0][1]}/alerts"
         rules = workdir / names.RULES_FILE
-        rules.write_text(render_rule_files(config, scale=DEMO_SCALE)[names.RULES_FILE])
+        scaled = render_rule_files(for_demo_scale(config), scale=DEMO_SCALE)
+        rules.write_text(scaled[names.RULES_FILE])
         stack = Stack(workdir, [f"127.0.0.1:{metrics_port}"], [rules], hook)
         await asyncio.to_thread(stack.start)
         return stack

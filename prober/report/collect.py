@@ -20,7 +20,7 @@ from ..config import Config, SLOConfig
 from ..slo import names as n
 from ..slo.generate import build_groups
 from ..slo.names import SLI
-from ..slo.windows import Scale, base_window, burns
+from ..slo.windows import COVERAGE_STEP_RANGE, Scale, base_window, burns
 from .budget import (
     Verdict,
     budget_spent,
@@ -88,6 +88,8 @@ class Scope:
     current_burn: float | None  # the burn rate the exhaustion time assumes
     time_to_exhaustion: float | None  # seconds; None: not at this rate (or no data)
     over_policy: bool
+    # Share of the window with recorded runs; the budget counts the rest as unspent.
+    coverage: float | None = None
 
 
 @dataclass(frozen=True)
@@ -181,6 +183,23 @@ def current_window(slo: SLOConfig) -> float:
     return min(w.long_window for w in slo.alerting.burn_windows)
 
 
+def coverage_seconds(slo: SLOConfig, window: str) -> str:
+    """Seconds with recorded runs per region over a window, as the coverage rule sums them."""
+    step = _selector(n.data_step(COVERAGE_STEP_RANGE), slo)
+    return f"sum by ({c.L_REGION}) (sum_over_time({step}[{window}]))"
+
+
+def coverages(samples: Sequence[Sample], length: float) -> dict[str | None, float]:
+    """Share of a window of `length` seconds with data per region, and across regions the
+    largest (time with data in any region), as prober{,_global}:slo_period_coverage:ratio."""
+    out: dict[str | None, float] = {
+        s.labels.get(c.L_REGION, ""): min(s.value / length, 1.0) for s in samples
+    }
+    if out:
+        out[ALL_REGIONS] = max(out.values())
+    return out
+
+
 def _by_region(samples: Sequence[Sample]) -> dict[str | None, float]:
     out: dict[str | None, float] = {}
     for s in samples:
@@ -203,6 +222,9 @@ class Collector:
         self.at = at
         self.scale = Scale(scale)
 
+    async def _coverage(self, slo: SLOConfig, rng: str, length: float) -> dict[str | None, float]:
+        return coverages(await self.prometheus.query(coverage_seconds(slo, rng), self.at), length)
+
     async def _sums(self, expr: str) -> dict[str | None, float]:
         return _by_region(await self.prometheus.query(expr, self.at))
 
@@ -216,7 +238,10 @@ class Collector:
         queries = [window_sum(bad, slo, rng), window_sum(total, slo, rng)]
         for w in windows:
             queries += [current(m, slo) for m in rate_series(sli, w)]
-        answers = await gather(*(self._sums(q) for q in queries))
+        share, *answers = await gather(
+            self._coverage(slo, rng, window / self.scale.factor),
+            *(self._sums(q) for q in queries),
+        )
         period_bad, period_total = answers[0], answers[1]
         rates = {w: (answers[2 + 2 * i], answers[3 + 2 * i]) for i, w in enumerate(windows)}
         regions = sorted(r for r in period_total if r is not None)
@@ -242,7 +267,10 @@ class Collector:
                 )
                 for b in burns(slo)
             )
-            spent = None if err is None else budget_spent(err, target)
+            # Time without data counts as unspent: bad runs against the runs expected over
+            # the whole window at the observed rate (see rules/README.md).
+            cover = share.get(region)
+            spent = None if err is None or cover is None else budget_spent(err, target) * cover
             remaining = None if spent is None else 1 - spent
             now = burn_at(current_window(slo))
             scopes.append(
@@ -261,6 +289,7 @@ class Collector:
                     ),
                     over_policy=verdict(spent, slo.alerting.budget_policy_spent_percent)
                     is Verdict.FREEZE,
+                    coverage=cover,
                 )
             )
         if not regions:  # no data at all: one empty cross-region row
@@ -349,13 +378,16 @@ async def charts(
         end = report.at
         start = end - length / report.scale + step
         rng = Scale(1).range(step)
-        for sli in slis(slo):
+        mine = next(s for s in report.slos if s.name == slo.name)
+        for sli_report in mine.slis:
+            sli = sli_report.sli
             bad, total = rate_series(sli, base_window(slo))
             num, den = await gather(
                 prometheus.query_range(window_sum(bad, slo, rng), start, end, step),
                 prometheus.query_range(window_sum(total, slo, rng), start, end, step),
             )
-            out += _sli_charts(slo, sli, num, den)
+            cover = sli_report.all_regions.coverage
+            out += _sli_charts(slo, sli, num, den, 1.0 if cover is None else cover)
     return out
 
 
@@ -371,13 +403,17 @@ def _per_time(series: Sequence[Series]) -> dict[str | None, dict[float, float]]:
 
 
 def burn_down(
-    bad: dict[float, float], total: dict[float, float], objective_percent: float
+    bad: dict[float, float],
+    total: dict[float, float],
+    objective_percent: float,
+    coverage: float = 1.0,
 ) -> list[tuple[float, float]]:
-    """Budget remaining after each step: 1 - cumulative bad / (budget x all runs)."""
+    """Budget remaining after each step: 1 - cumulative bad / (budget x runs expected), where
+    runs expected = all recorded runs / the share of the window with data."""
     runs = sum(total.values())
-    if runs <= 0:
+    if runs <= 0 or coverage <= 0:
         return []
-    allowed = error_budget(objective_percent) * runs
+    allowed = error_budget(objective_percent) * runs / coverage
     points, spent = [], 0.0
     for t in sorted(total):
         spent += bad.get(t, 0.0)
@@ -392,7 +428,7 @@ def sli_points(bad: dict[float, float], total: dict[float, float]) -> list[tuple
 
 
 def _sli_charts(
-    slo: SLOConfig, sli: SLI, num: Sequence[Series], den: Sequence[Series]
+    slo: SLOConfig, sli: SLI, num: Sequence[Series], den: Sequence[Series], coverage: float
 ) -> list[Chart]:
     bad, total = _per_time(num), _per_time(den)
     target = objective(slo, sli)
@@ -402,7 +438,12 @@ def _sli_charts(
     return [
         Chart(
             f"{name} error budget remaining",
-            (Line("all regions", tuple(burn_down(bad[ALL_REGIONS], total[ALL_REGIONS], target))),),
+            (
+                Line(
+                    "all regions",
+                    tuple(burn_down(bad[ALL_REGIONS], total[ALL_REGIONS], target, coverage)),
+                ),
+            ),
             (("policy line", line), ("exhausted", 0.0)),
         ),
         Chart(

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from html import escape
 
 from .collect import Chart, Report
-from .render import alert_text, iso, scope_row, verdict_text
+from .render import alert_text, coverage_text, iso, scope_row, verdict_text
 
 WIDTH, HEIGHT = 760, 280
 LEFT, RIGHT, TOP, BOTTOM = 64, 16, 28, 40
@@ -156,7 +156,7 @@ def render_html(report: Report, charts: list[Chart]) -> str:
         parts.append(f"<h2>SLO {escape(slo.name)}</h2>")
         parts.append(f'<p class="verdict {v.value}">{escape(verdict_text(slo).plain)}</p>')
         burns = slo.slis[0].all_regions.burn_rates
-        head = ["SLI", "region", "objective", "actual", "budget spent", "budget left"]
+        head = ["SLI", "region", "objective", "actual", "budget spent", "budget left", "data"]
         head += [f"burn {b.window}" for b in burns] + ["exhausted in"]
         parts.append("<table><tr>" + "".join(f"<th>{escape(h)}</th>" for h in head) + "</tr>")
         for sli in slo.slis:
@@ -167,6 +167,7 @@ def render_html(report: Report, charts: list[Chart]) -> str:
                     f"<tr{cls}>" + "".join(f"<td>{escape(c)}</td>" for c in cells) + "</tr>"
                 )
         parts.append("</table>")
+        parts.append(f"<p>{escape(coverage_text(slo))}.</p>")
         if slo.alerts:
             parts.append("<p>Firing:</p><ul>")
             for a in slo.alerts:

@@ -43,6 +43,7 @@ def _scope(s: Scope) -> dict[str, Any]:
         "sli": s.sli,
         "budget_spent": s.budget_spent,
         "budget_remaining": s.budget_remaining,
+        "coverage": s.coverage,
         "over_policy": s.over_policy,
         "burn_rates": [_burn(b) for b in s.burn_rates],
         "current_burn_rate": s.current_burn,
@@ -90,12 +91,13 @@ def to_json(report: Report) -> str:
 
 # --- text ---------------------------------------------------------------------------------
 DASH = "-"
-BURN_COLUMN = 6  # the burn-rate cells of scope_row start here
+BURN_COLUMN = 7  # the burn-rate cells of scope_row start here
 
 
 def scope_row(sli: SLIReport, scope: Scope) -> list[str]:
     """One row of the SLO table (terminal and HTML): SLI, region, objective, actual,
-    budget spent and left, long / short burn rate per window, time to exhaustion."""
+    budget spent and left, share of the window with data, long / short burn rate per
+    window, time to exhaustion."""
     return [
         str(sli.sli),
         "all regions" if scope.region is None else scope.region,
@@ -103,6 +105,7 @@ def scope_row(sli: SLIReport, scope: Scope) -> list[str]:
         sli_percent(scope.sli, sli.objective),
         percent(scope.budget_spent),
         percent(scope.budget_remaining),
+        percent(scope.coverage),
         *(f"{times(b.long_rate)} / {times(b.short_rate)}" for b in scope.burn_rates),
         span(scope.time_to_exhaustion) if scope.sli is not None else DASH,
     ]
@@ -144,6 +147,17 @@ def alert_text(a: Alert) -> str:
     return f"{a.name} ({', '.join(w for w in where if w)})"
 
 
+def coverage_text(slo: SLOReport) -> str:
+    """What the `data` column means, with the all-regions figure."""
+    cover = slo.slis[0].all_regions.coverage
+    if cover is None:
+        return f"data: no recorded runs in the {duration(slo.window)} window"
+    return (
+        f"data: Prometheus holds {percent(cover)} of the {duration(slo.window)} window; the "
+        "budget counts time without data as unspent (bad runs / runs expected over the window)"
+    )
+
+
 def verdict_text(slo: SLOReport) -> Text:
     v = slo.verdict
     policy = f"{slo.policy_spent_percent:g}%"
@@ -173,6 +187,7 @@ def slo_table(slo: SLOReport) -> Table:
         ("actual", "right"),
         ("budget\nspent", "right"),
         ("budget\nleft", "right"),
+        ("data", "right"),
         *(
             (f"burn {b.window}\n{duration(b.long_window)} / {duration(b.short_window)}", "right")
             for b in burns
@@ -203,7 +218,7 @@ def print_table(report: Report, console: Console) -> None:
         + (f" (rules time-scaled 1/{report.scale:g})" if report.scale != 1 else "")
     )
     for slo in report.slos:
-        parts: list[Any] = [Text(), slo_table(slo), verdict_text(slo)]
+        parts: list[Any] = [Text(), slo_table(slo), Text(coverage_text(slo)), verdict_text(slo)]
         for a in slo.alerts:
             parts.append(Text(f"  firing: {alert_text(a)}", style="red"))
         if not slo.alerts:

@@ -86,7 +86,8 @@ def warnings(config: Config) -> list[str]:
     for i, slo in enumerate(config.slos):
         runs = p99_runs(config, slo)
         if runs is not None and MIN_P99_RUNS <= runs < FEW_P99_RUNS:
-            out.append(f"warning: {_where(config, i)}.p99_window: {_p99_problem(config, slo, runs)}")
+            problem = _p99_problem(config, slo, runs)
+            out.append(f"warning: {_where(config, i)}.p99_window: {problem}")
         if slo.alerting.traffic.expr is None:
             out.append(
                 f"note: {_where(config, i)}.traffic.expr is not set: no traffic alerts "

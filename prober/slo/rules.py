@@ -152,7 +152,7 @@ def sli_rules(slo: SLOConfig, scale: Scale) -> list[Rule]:
             )
     buckets = _selector(f"{c.DURATION}_bucket", s, success)
     p99_window = slo.alerting.p99_window
-    quantile_sets = [(QUANTILE_WINDOW, QUANTILES)]
+    quantile_sets: list[tuple[float, tuple[float, ...]]] = [(QUANTILE_WINDOW, QUANTILES)]
     if p99_window != QUANTILE_WINDOW:
         quantile_sets.append((p99_window, (0.99,)))
     for q, quantiles in quantile_sets:

@@ -53,12 +53,12 @@ def _when(seconds: float) -> str:
 
 def _floor(ev: int, t: float) -> int:
     """The last evaluation (every ev seconds) at or before t."""
-    return int(math.floor(t / ev + 1e-9)) * ev
+    return math.floor(t / ev + 1e-9) * ev
 
 
 def _ceil(ev: int, t: float) -> int:
     """The first evaluation (every ev seconds) at or after t."""
-    return int(math.ceil(t / ev - 1e-9)) * ev
+    return math.ceil(t / ev - 1e-9) * ev
 
 
 def eval_for(window: float) -> int:
@@ -193,6 +193,7 @@ class Case:
     checks: list[Check]
     timings: list[Timing]
     ev: int = EVAL  # seconds between rule evaluations
+    start: int = 0  # when the scenario's change begins (for measured times)
 
     def doc(self, slo: str) -> dict[str, Any]:
         return {
@@ -231,11 +232,22 @@ def _samples(seconds: float, step: int) -> int:
     return max(1, math.ceil(seconds / step - 1e-9))
 
 
-def full_outage(slo: SLOConfig, burn: Burn) -> Case | None:
-    """Every run fails from T: pages once the outage has spent budget_percent of the budget
-    (threshold x long window of outage), plus a sample and an evaluation; resolves within
-    the short window of recovery."""
-    theta = burn.threshold(slo.availability.objective)
+def full_outage(
+    config: Config, slo: SLOConfig, burn: Burn, sli: SLI = SLI.AVAILABILITY
+) -> Case | None:
+    """Every run fails (availability) or is slow (latency) from T: fires once the outage has
+    spent budget_percent of the budget (threshold x long window of outage), plus a sample
+    and an evaluation; resolves within the short window of recovery."""
+    if sli is SLI.LATENCY:
+        if slo.latency is None:
+            return None
+        objective = slo.latency.objective
+        bounds = [b for b in config.duration_buckets if b >= slo.latency.threshold]
+        if len(bounds) < 2:
+            return None
+    else:
+        objective = slo.availability.objective
+    theta = burn.threshold(objective)
     if theta >= 1:
         return None
     w = burn.window
@@ -247,13 +259,13 @@ def full_outage(slo: SLOConfig, burn: Burn) -> Case | None:
     recovery = deadline + 2 * ev
     resolved = _floor(ev, recovery + w.short_window + ev)
     end = resolved + ev
-    phases = [
-        Runs(start // s),
-        Runs((recovery - start) // s, bad=1.0),
-        Runs((end - recovery) // s),
-    ]
-    alert, glob = _burn_names(SLI.AVAILABILITY, burn)
-    spent = f"{number(w.budget_percent)}% of the budget ({_when(detect)} of full outage)"
+    bad = Runs((recovery - start) // s, bad=1.0)
+    if sli is SLI.LATENCY:
+        bad = Runs((recovery - start) // s, slow=1.0)
+    phases = [Runs(start // s), bad, Runs((end - recovery) // s)]
+    alert, glob = _burn_names(sli, burn)
+    kind = "full outage" if sli is SLI.AVAILABILITY else "every run slow"
+    spent = f"{number(w.budget_percent)}% of the budget ({_when(detect)} of {kind})"
     checks = [
         *_both(alert, glob, start, False, "no failure yet"),
         *_both(alert, glob, _floor(ev, start + 0.9 * detect), False, "under the budget share"),
@@ -262,15 +274,18 @@ def full_outage(slo: SLOConfig, burn: Burn) -> Case | None:
         *_both(alert, glob, resolved, False, "resolved within the short window"),
     ]
     timing = [
-        Timing(alert, "full outage", f"fires by {_when(deadline - start)} (math: {_when(detect)})"),
+        Timing(alert, kind, f"fires by {_when(deadline - start)} (math: {_when(detect)})"),
         Timing(
             alert,
-            "recovery after a full outage",
+            f"recovery after {kind}",
             f"resolved by {_when(resolved - recovery)} ({duration(w.short_window)} window)",
         ),
     ]
-    name = f"{slo.name}: a full outage fires {alert}"
-    return Case(name, s, probe_series(slo, phases), checks, timing, ev)
+    name = f"{slo.name}: {kind} fires {alert}"
+    if sli is SLI.AVAILABILITY:
+        return Case(name, s, probe_series(slo, phases), checks, timing, ev, start)
+    series = probe_series(slo, phases, buckets=config.duration_buckets, slow_at=bounds[1])
+    return Case(name, s, series, checks, timing, ev, start)
 
 
 def _ratio_for(slo: SLOConfig, burn: Burn) -> float | None:
@@ -295,7 +310,9 @@ def steady_burn(slo: SLOConfig, burn: Burn) -> Case | None:
     k = ratio / theta
     fire = max(w.long_window, w.short_window) / k
     start = _ceil(ev, w.long_window)
-    silent = _floor(ev, start + fire) if _floor(ev, start + fire) < start + fire else start + fire - ev
+    silent = _floor(ev, start + fire)
+    if silent >= start + fire:  # exactly at the crossing the ratio equals the threshold
+        silent -= ev
     firing = _floor(ev, start + fire + s + ev)
     end = firing + ev
     phases = [Runs(start // s), Runs((end - start) // s, bad=ratio)]
@@ -311,10 +328,11 @@ def steady_burn(slo: SLOConfig, burn: Burn) -> Case | None:
         *_both(alert, glob, firing, True, f"{duration(w.long_window)} x threshold / ratio"),
         *_never(faster, end, end - start + ev, "under the faster tiers' thresholds"),
     ]
-    pct = f"{number(round(ratio * 100, 4))}% errors (burn rate {number(round(ratio / error_budget(objective), 3))})"
+    burn_rate = number(round(ratio / error_budget(objective), 3))
+    pct = f"{number(round(ratio * 100, 4))}% errors (burn rate {burn_rate})"
     timing = [Timing(alert, pct, f"fires at {_when(firing - start)} (math: {_when(fire)})")]
     name = f"{slo.name}: {pct} fires {alert} on time"
-    return Case(name, s, probe_series(slo, phases), checks, timing, ev)
+    return Case(name, s, probe_series(slo, phases), checks, timing, ev, start)
 
 
 def at_budget(slo: SLOConfig) -> Case:
@@ -326,13 +344,16 @@ def at_budget(slo: SLOConfig) -> Case:
     ev = eval_for(longest)
     end = _ceil(ev, longest + 2 * ev)
     phases = [Runs(end // s, bad=q)]
-    names = [
-        name for b in burns(slo) if b.rate > 1 for name in _burn_names(SLI.AVAILABILITY, b)
-    ]
+    names = [name for b in burns(slo) if b.rate > 1 for name in _burn_names(SLI.AVAILABILITY, b)]
     checks = _never(names, end, end, "burn rate 1 spends the budget exactly over the period")
     timing = [
-        Timing(a, f"{number(round(q * 100, 6))}% errors (exactly the budget)", "never fires")
-        for a in names[::2]
+        Timing(
+            n.burn_alert(SLI.AVAILABILITY, b.window.name),
+            f"{number(round(q * 100, 6))}% errors (exactly the budget)",
+            "never fires",
+        )
+        for b in burns(slo)
+        if b.rate > 1
     ]
     name = f"{slo.name}: an error ratio at the budget never fires"
     return Case(name, s, probe_series(slo, phases), checks, timing, ev)
@@ -346,7 +367,7 @@ def blip(slo: SLOConfig) -> Case:
     share = min(b.window.budget_percent for b in burns(slo)) / 100 / 2
     failed = share * q * slo.period  # seconds of full outage
     longest = max(b.window.long_window for b in burns(slo))
-    shortest_s = max(b.window.short_window for b in burns(slo))
+    longest_short = max(b.window.short_window for b in burns(slo))
     ev = eval_for(longest)
     start = _ceil(ev, longest)
     whole, part = divmod(failed / s, 1)
@@ -354,7 +375,7 @@ def blip(slo: SLOConfig) -> Case:
     if whole:
         phases.append(Runs(int(whole), bad=1.0))
     phases.append(Runs(1, bad=part))
-    after = _ceil(ev, shortest_s + 2 * ev)
+    after = _ceil(ev, longest_short + 2 * ev)
     used = sum(p.samples for p in phases) * s
     phases.append(Runs((start + after - used) // s + 1))
     end = start + after
@@ -363,7 +384,7 @@ def blip(slo: SLOConfig) -> Case:
     checks = _never(names, end, after + ev, why)
     timing = [Timing("all burn alerts", f"a {_when(failed)} outage ({why})", "silent")]
     name = f"{slo.name}: a blip under the smallest budget share fires nothing"
-    return Case(name, s, probe_series(slo, phases), checks, timing, ev)
+    return Case(name, s, probe_series(slo, phases), checks, timing, ev, start)
 
 
 # --- p99 ---------------------------------------------------------------------------------------
@@ -409,10 +430,14 @@ def p99_excursions(config: Config, slo: SLOConfig) -> list[Case]:
                 *_both(alert, glob, resolved, False, "the window has left the excursion"),
             ]
             timing = [
-                Timing(alert, what, f"fires by {_when(firing - start)}; resolved by "
-                       f"{_when(resolved - stop)} after it ends")
+                Timing(
+                    alert,
+                    what,
+                    f"fires by {_when(firing - start)}; resolved by "
+                    f"{_when(resolved - stop)} after it ends",
+                )
             ]
-        cases.append(Case(f"{slo.name}: {what}", s, series, checks, timing))
+        cases.append(Case(f"{slo.name}: {what}", s, series, checks, timing, ev, start))
     return cases
 
 
@@ -442,12 +467,16 @@ def budget_policy(slo: SLOConfig) -> list[Case]:
             Runs(outage // s, bad=1.0),
             Runs((end - start - outage) // s),
         ]
-        what = f"a {_when(outage)} full outage on a 2-day-old Prometheus ({number(round(spent, 1))}% spent)"
+        what = (
+            f"a {_when(outage)} full outage on a 2-day-old Prometheus "
+            f"({number(round(spent, 1))}% spent)"
+        )
         checks = [
             Check(end, n.BUDGET_ALERT, fires, what, {n.L_SLI: str(SLI.AVAILABILITY)}),
         ]
         timing = [Timing(n.BUDGET_ALERT, what, "fires" if fires else "silent")]
-        cases.append(Case(f"{slo.name}: {what}", s, probe_series(slo, phases), checks, timing, ev))
+        series = probe_series(slo, phases)
+        cases.append(Case(f"{slo.name}: {what}", s, series, checks, timing, ev, start))
     return cases
 
 
@@ -517,8 +546,14 @@ def traffic(slo: SLOConfig) -> tuple[list[Case], str]:
 
     scenarios: list[tuple[str, dict[str, str], list[Check], Timing]] = []
 
-    def add(region: str, what: str, phases: list[tuple[float, float | None]],
-            checks: list[Check], result: str, alert: str) -> None:
+    def add(  # noqa: PLR0917  # one call per scenario, read as a table
+        region: str,
+        what: str,
+        phases: list[tuple[float, float | None]],
+        checks: list[Check],
+        result: str,
+        alert: str,
+    ) -> None:
         match = {c.L_REGION: region} if merge else {}
         checks = [Check(ch.at, ch.alert, ch.firing, ch.why, match, ch.span) for ch in checks]
         scenarios.append((what, series(region, phases), checks, Timing(alert, what, result)))
@@ -548,7 +583,7 @@ def traffic(slo: SLOConfig) -> tuple[list[Case], str]:
     fire = _floor(ev, whole + lag + ev)
     add("ap", f"a series new a week ago, at {number(k)}x its first week",
         [(start - week - win / 2, None), (start - win, base), (fire + ev, base * k)],
-        [*_never(both, _floor(ev, whole - 1), _floor(ev, whole - 1) - start + win,
+        [*_never(both, _floor(ev, whole - 1), _floor(ev, whole - 1) - start + round(win),
                  "last week's window not whole"),
          Check(fire, n.TRAFFIC_SPIKE_ALERT, True, "last week's window whole, the spike real")],
         f"silent until last week's {duration(win)} is whole, then fires by "
@@ -564,9 +599,10 @@ def traffic(slo: SLOConfig) -> tuple[list[Case], str]:
         series_all = [sc[1] for sc in scenarios]
         checks_all = [ch for sc in scenarios for ch in sc[2]]
         name = f"{slo.name}: traffic drop, spike, new series and tiny baseline, one region each"
-        return [Case(name, s, series_all, checks_all, [sc[3] for sc in scenarios], ev)], ""
+        timings = [sc[3] for sc in scenarios]
+        return [Case(name, s, series_all, checks_all, timings, ev, start)], ""
     cases = [
-        Case(f"{slo.name}: {what}", s, [ser], checks, [timing], ev)
+        Case(f"{slo.name}: {what}", s, [ser], checks, [timing], ev, start)
         for what, ser, checks, timing in scenarios
     ]
     return cases, ""
@@ -578,6 +614,7 @@ class Generated:
     files: dict[str, str]
     timings: dict[str, list[Timing]]  # per SLO
     notes: list[str]
+    cases: dict[str, list[Case]] = field(default_factory=dict)  # per file
 
 
 def slo_cases(config: Config, slo: SLOConfig) -> tuple[dict[str, list[Case]], list[str]]:
@@ -585,16 +622,22 @@ def slo_cases(config: Config, slo: SLOConfig) -> tuple[dict[str, list[Case]], li
     notes: list[str] = []
     burn: list[Case] = []
     for b in burns(slo):
-        for make in (full_outage, steady_burn):
-            case = make(slo, b)
+        for case in (full_outage(config, slo, b), steady_burn(slo, b)):
             if case is None:
                 notes.append(
-                    f"{slo.name}: {make.__name__} skipped for burn window {b.window.name}: its "
+                    f"{slo.name}: a burn test skipped for burn window {b.window.name}: its "
                     f"threshold {number(b.threshold(slo.availability.objective))} cannot be "
                     "reached by an error ratio"
                 )
             else:
                 burn.append(case)
+    if slo.latency is not None:
+        fastest = min(burns(slo), key=lambda b: b.window.long_window)
+        case = full_outage(config, slo, fastest, SLI.LATENCY)
+        if case is None:
+            notes.append(f"{slo.name}: latency burn test skipped: its threshold is unreachable")
+        else:
+            burn.append(case)
     burn += [at_budget(slo), blip(slo)]
     p99 = p99_excursions(config, slo)
     if not p99:
@@ -612,6 +655,7 @@ def render_tests(config: Config, rule_file: str) -> Generated:
     files: dict[str, str] = {}
     timings: dict[str, list[Timing]] = {}
     notes: list[str] = []
+    by_file: dict[str, list[Case]] = {}
     for slo in config.slos:
         topics, more = slo_cases(config, slo)
         notes += more
@@ -630,8 +674,10 @@ def render_tests(config: Config, rule_file: str) -> Generated:
                 )
                 text = yaml.safe_dump(doc, sort_keys=False, width=100)
                 suffix = "" if ev == EVAL else f"-eval{duration(ev)}"
-                files[f"{slo.name}.{topic}{suffix}.test.yml"] = header + text
-    return Generated(files, timings, notes)
+                name = f"{slo.name}.{topic}{suffix}.test.yml"
+                files[name] = header + text
+                by_file[name] = mine
+    return Generated(files, timings, notes, by_file)
 
 
 def timings_table(generated: Generated) -> str:
