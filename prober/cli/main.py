@@ -1,4 +1,5 @@
-"""The `prober` command: run | check | once | demo | rules | dashboards | report | shards | version.
+"""The `prober` command: run, check, once, demo, rules, dashboards, report, shards, openslo,
+version.
 
 Exit codes: 0 fine; 1 an SLO objective was violated (once, bounded run) or the
 agent could not start; 2 bad usage or a config that does not load.
@@ -33,6 +34,7 @@ from .common import (
 from .dashboards import add_dashboards_parser, cmd_dashboards
 from .loop import run_async
 from .once import cmd_once
+from .openslo import add_openslo_parser, cmd_openslo
 from .report import add_report_parser, cmd_report
 from .run import cmd_run
 from .shards import add_shards_parser, cmd_shards
@@ -198,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_dashboards_parser(sub)
     add_report_parser(sub)
     add_shards_parser(sub)
+    add_openslo_parser(sub)
     sub.add_parser("version", help="print the version")
     return parser
 
@@ -291,6 +294,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "dashboards": cmd_dashboards,
         "report": cmd_report,
         "shards": cmd_shards,
+        "openslo": cmd_openslo,
     }
     if args.command == "version":
         print(f"prober {__version__}")

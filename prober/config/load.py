@@ -18,6 +18,7 @@ from .checks import check_raw, check_references, iter_requests, literal_credenti
 from .envsubst import substitute
 from .fields import MAX_PROBES, SHARED_EXPECT, TEMPLATE_RE, ConfigError, printable
 from .model import Config
+from .openslo import expand_slos
 from .probes import PROBE_KIND_TAGS, ProbeConfig, ScenarioConfig
 from .shard import Shard, select
 from .yaml_loader import YAMLFileError, load_yaml_file
@@ -81,6 +82,7 @@ def parse_config(
     if region or env.get("PROBER_REGION"):
         agent["region"] = region or env["PROBER_REGION"]
     tree["agent"] = agent
+    expand_slos(tree, name, base_dir)  # `slos: [{openslo: [files]}]`: native SLOConfigs
     probes = tree.get("probes")
     for probe in probes if isinstance(probes, list) else []:
         tls = probe.get("tls") if isinstance(probe, dict) else None

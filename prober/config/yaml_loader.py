@@ -89,6 +89,8 @@ class _StreamingLoader(_Events, Composer, SafeConstructor, Resolver):
         _CONSTRUCTED: _constructed,
     }
     get_single_node = Composer.get_single_node  # the Python composer: it can be steered
+    check_node = Composer.check_node  # and for several documents (OpenSLO files)
+    get_node = Composer.get_node
 
     def compose_node(self, parent: Node | None, index: Any) -> Node | None:
         if self.check_event(AliasEvent):
@@ -177,14 +179,21 @@ class _StreamingLoader(_Events, Composer, SafeConstructor, Resolver):
         return node
 
 
-def load_yaml(text: str) -> Any:
+def load_yaml(text: str, all_documents: bool = False) -> Any:
     """`yaml.safe_load(text)` at a fraction of the peak memory for a long `probes` list.
 
+    With all_documents, `safe_load_all` as a list (OpenSLO files hold several), within
+    the same bounds: aliases are counted over the whole stream, not per document.
     Raises yaml.YAMLError; LimitError and DuplicateKeyError for what safe_load allows.
     """
     loader = _StreamingLoader(text)
     try:
-        return loader.get_single_data()
+        if not all_documents:
+            return loader.get_single_data()
+        documents = []
+        while loader.check_data():  # type: ignore[no-untyped-call]
+            documents.append(loader.get_data())
+        return documents
     finally:
         loader.dispose()
 
@@ -215,7 +224,7 @@ def read_text(path: Path, limit: int = MAX_CONFIG_BYTES) -> str:
         raise YAMLFileError(f"line {line}: cannot read: not UTF-8 text") from None
 
 
-def load_yaml_file(path: str | Path) -> Any:
+def load_yaml_file(path: str | Path, all_documents: bool = False) -> Any:
     """Read and parse a config file within the loader's bounds, with no event loop needed.
 
     Blocking and CPU-bound: an agent calls it in a worker thread. Raises YAMLFileError
@@ -227,7 +236,7 @@ def load_yaml_file(path: str | Path) -> Any:
             raise YAMLFileError("cannot read: not a regular file (a pipe or socket)")
     text = read_text(path)
     try:
-        return load_yaml(text)
+        return load_yaml(text, all_documents)
     except ReaderError as exc:  # libyaml counts its position in bytes of UTF-8
         before = text.encode("utf-8")[: exc.position].decode("utf-8", errors="replace")
         line, column = before.count("\n") + 1, len(before) - before.rfind("\n")
