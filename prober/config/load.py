@@ -6,7 +6,7 @@ import difflib
 import os
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -141,19 +141,29 @@ def for_shard(config: Config, shard: Shard | None) -> Config:
     return config.model_copy(update={"probes": probes, "shard": shard})
 
 
-def _under(loc: tuple[str | int, ...], paths: tuple[str, ...]) -> bool:
-    """Whether a validation error's location lies at or under one of envsubst's paths."""
-    if not paths:
-        return False
-    text, after_index = "", False
+def _fields(loc: tuple[str | int, ...]) -> Iterator[str | int]:
+    """A validation error's location as the user wrote it: list indexes and field names,
+    without pydantic's union tags (`http` after an index) and validator names."""
+    after_index = False
     for item in loc:
         if after_index and item in PROBE_KIND_TAGS:  # the union's tag, not a field
             after_index = False
             continue
         after_index = isinstance(item, int)
+        if isinstance(item, str) and item.startswith(("function-", "json-or-")):
+            continue
+        yield item
+
+
+def _under(loc: tuple[str | int, ...], paths: tuple[str, ...]) -> bool:
+    """Whether a validation error's location lies at or under one of envsubst's paths."""
+    if not paths:
+        return False
+    text = ""
+    for item in _fields(loc):
         if isinstance(item, int):
             text += f"[{item}]"
-        elif not item.startswith(("function-", "json-or-")):
+        else:
             text += f".{item}" if text else item
     return any(text == p or text.startswith((p + ".", p + "[")) for p in paths)
 
@@ -168,12 +178,7 @@ def format_error(name: str, tree: dict[str, Any], error: Any, redactor: Redactor
     loc: tuple[str | int, ...] = error["loc"]
     parts: list[str] = []
     node: Any = tree
-    after_index = False
-    for item in loc:
-        if after_index and item in PROBE_KIND_TAGS:  # the union's tag, not a field
-            after_index = False
-            continue
-        after_index = isinstance(item, int)
+    for item in _fields(loc):
         if isinstance(item, int):
             label = f"[{item}]"
             node = node[item] if isinstance(node, list) and item < len(node) else None
@@ -181,8 +186,6 @@ def format_error(name: str, tree: dict[str, Any], error: Any, redactor: Redactor
                 label += f" ({printable(node['name'])})"
             parts.append(label)
         else:
-            if item.startswith(("function-", "json-or-")):
-                continue
             parts.append(f".{printable(item)}" if parts else printable(item))
             node = node.get(item) if isinstance(node, dict) else None
     field = "".join(parts) or "(top level)"
