@@ -29,6 +29,7 @@ from .metrics import Histogram, ProbeMetrics, ProbeSeries, le
 # Work per piece of a streamed scrape before the event loop gets a turn: a due probe run
 # waits at most about this long (rendering costs ~0.13 ms per populated probe).
 PIECE_SECONDS = 0.001
+_CLOCK_EVERY = 8  # probes written between looks at the clock (a look costs as much as a line)
 TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 
@@ -57,10 +58,10 @@ class _Writer:
         )
 
     def histogram(self, name: str, labels: str, hist: Histogram) -> None:
-        head = f"{name}_bucket{{{labels}," if labels else f"{name}_bucket{{"
-        tails = _le_tails(hist.bounds)
         cumulative = list(accumulate(hist.counts))
         if self.om and hist.exemplars is not None:
+            head = f"{name}_bucket{{{labels}," if labels else f"{name}_bucket{{"
+            tails = _le_tails(hist.bounds)
             for tail, count, ex in zip(tails, cumulative, hist.exemplars, strict=True):
                 if ex is None:
                     self.out.append(f"{head}{tail}{count}\n")
@@ -69,18 +70,34 @@ class _Writer:
                         f'{{trace_id="{ex.labels["trace_id"]}"}} {ex.value} {ex.timestamp:.3f}'
                     )
                     self.out.append(f"{head}{tail}{count} # {exemplar}\n")
+            braces = f"{{{labels}}}" if labels else ""
+            self.out.append(
+                f"{name}_sum{braces} {_num(hist.sum)}\n{name}_count{braces} {cumulative[-1]}\n"
+            )
         else:
-            self.out.extend([f"{head}{t}{n}\n" for t, n in zip(tails, cumulative, strict=True)])
-        braces = f"{{{labels}}}" if labels else ""
-        self.out.append(
-            f"{name}_sum{braces} {_num(hist.sum)}\n{name}_count{braces} {cumulative[-1]}\n"
-        )
+            # One C-level `%` over a template shared by every histogram with this name and
+            # these bounds, instead of a string per bucket line: at 10,000 probes the bucket
+            # lines are most of a scrape.
+            args: list[object] = [f"{labels}," if labels else ""] * (2 * len(cumulative))
+            args[1::2] = cumulative
+            braces = f"{{{labels}}}" if labels else ""
+            args += (braces, _num(hist.sum), braces, cumulative[-1])
+            self.out.append(_histogram_template(name, hist.bounds) % tuple(args))
 
 
 @cache
 def _le_tails(bounds: tuple[float, ...]) -> tuple[str, ...]:
     """`le="0.2"} ` for every bound and +Inf; shared by all histograms with these bounds."""
     return tuple(f'le="{x}"}} ' for x in (*map(le, bounds), "+Inf"))
+
+
+@cache
+def _histogram_template(name: str, bounds: tuple[float, ...]) -> str:
+    """Every line of one histogram, `%s` for labels and `%d` for counts: each bucket line
+    takes (labels + "," or "", cumulative count), then `_sum` and `_count` each take the
+    braced labels (or ""), the one with the sum's text, the other with the count."""
+    buckets = "".join(f"{name}_bucket{{%s{tail}%d\n" for tail in _le_tails(bounds))
+    return f"{buckets}{name}_sum%s %s\n{name}_count%s %d\n"
 
 
 def _num(value: float) -> str:
@@ -141,15 +158,15 @@ _PROBE_FAMILIES: tuple[tuple[str, str, str, Callable[[_Writer, str, ProbeSeries]
 def _probe_families(w: _Writer, m: ProbeMetrics, budget: float) -> Iterator[None]:
     """Writes the probe families, yielding whenever `budget` seconds of work are done, so
     the caller can hand the event loop back to the probes during a large scrape."""
-    series = list(m.series.values())
+    series = [(_series_labels(m, s), s) for s in m.series.values()]
     due = perf_counter() + budget
     for name, kind, help_text, write in _PROBE_FAMILIES:
         if m.lean and name == c.PHASE:
             continue
         w.family(name, kind, help_text)
-        for s in series:
-            write(w, _series_labels(m, s), s)
-            if perf_counter() >= due:
+        for i, (labels, s) in enumerate(series, 1):
+            write(w, labels, s)
+            if not i % _CLOCK_EVERY and perf_counter() >= due:
                 yield
                 due = perf_counter() + budget
 
