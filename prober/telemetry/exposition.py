@@ -159,6 +159,7 @@ def _probe_families(w: _Writer, m: ProbeMetrics, budget: float) -> Iterator[None
     """Writes the probe families, yielding whenever `budget` seconds of work are done, so
     the caller can hand the event loop back to the probes during a large scrape."""
     series = [(_series_labels(m, s), s) for s in m.series.values()]
+    every = _CLOCK_EVERY if budget > 0 else 1  # no budget: a piece per probe
     due = perf_counter() + budget
     for name, kind, help_text, write in _PROBE_FAMILIES:
         if m.lean and name == c.PHASE:
@@ -166,7 +167,7 @@ def _probe_families(w: _Writer, m: ProbeMetrics, budget: float) -> Iterator[None
         w.family(name, kind, help_text)
         for i, (labels, s) in enumerate(series, 1):
             write(w, labels, s)
-            if not i % _CLOCK_EVERY and perf_counter() >= due:
+            if not i % every and perf_counter() >= due:
                 yield
                 due = perf_counter() + budget
 
