@@ -1,9 +1,11 @@
 """The benchmark's load generator: fixed-rate requests, each identifiable, bounded.
 
-Two modes, both on uvloop with one aiohttp session:
+Two modes, both on uvloop:
 - `floor`: GET the service directly, a fresh connection per request, X-Request-Id
-  set; the latency is timed around the request and body read, as tightly as a
-  bare aiohttp client allows. The best any Python prober could do here.
+  set, through a bare asyncio protocol (no HTTP library: one fixed request written on
+  connect, the reply read to its Content-Length); the clock is read before connecting
+  and in the callback that completes the body. The best any Python prober could do
+  here, and light enough that the floor is not the first thing to saturate.
 - `blackbox`: GET blackbox_exporter's /probe with the service URL as target and
   a unique `rid` query parameter in it (blackbox can send no per-probe header);
   the latency is blackbox's own `probe_duration_seconds` from the response.
@@ -20,10 +22,11 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 import aiohttp
@@ -40,6 +43,51 @@ def _first_value(text: str, name: str) -> float | None:
     start = at + len(name) + 2
     end = text.find("\n", start)
     return float(text[start : end if end >= 0 else None])
+
+
+class _Reply(asyncio.Protocol):
+    """One request written on connect; done when the head and Content-Length bytes are in.
+    The clock is read first thing in the callback that completes the reply."""
+
+    def __init__(self, request: bytes, loop: asyncio.AbstractEventLoop) -> None:
+        self.request = request
+        self.done: asyncio.Future[None] = loop.create_future()
+        self.transport: asyncio.BaseTransport | None = None
+        self.buf = b""
+        self.need = -1  # total bytes of head and body, once the head is in
+        self.status = 0
+        self.end = 0.0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+        cast("asyncio.Transport", transport).write(self.request)
+
+    def data_received(self, data: bytes) -> None:
+        now = perf()
+        self.buf += data
+        if self.need < 0:
+            end = self.buf.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            length = _CONTENT_LENGTH.search(self.buf, 0, end)
+            if not self.buf.startswith(b"HTTP/1.") or length is None:
+                self._fail(ValueError("not a Content-Length response"))
+                return
+            self.status = int(self.buf[9:12])
+            self.need = end + 4 + int(length.group(1))
+        if len(self.buf) >= self.need and not self.done.done():
+            self.end = now
+            self.done.set_result(None)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._fail(exc or ConnectionResetError("closed before the reply was complete"))
+
+    def _fail(self, exc: Exception) -> None:
+        if not self.done.done():
+            self.done.set_exception(exc)
+
+
+_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*([0-9]+)", re.IGNORECASE)
 
 
 async def generate(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -73,18 +121,29 @@ async def generate(args: argparse.Namespace) -> list[dict[str, Any]]:
                 }
             )
 
+        url = URL(target)
+        host, port = url.host or "127.0.0.1", url.port or 80
+        head = f"GET {url.raw_path_qs} HTTP/1.1\r\nHost: {url.host}:{port}\r\nX-Request-Id: "
+        loop = asyncio.get_running_loop()
+
         async def one_floor(rid: str, planned: float) -> None:
             started = time.monotonic()
             status, ok, latency, error = 0, False, None, ""
+            reply = _Reply(f"{head}{rid}\r\nConnection: close\r\n\r\n".encode(), loop)
             t0 = perf()
             try:
-                async with session.get(target, headers={"X-Request-Id": rid}) as resp:
-                    await resp.read()
-                t1 = perf()
-                status, ok, latency = resp.status, resp.status == 200, t1 - t0
-            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                async with asyncio.timeout(args.timeout):
+                    await loop.create_connection(lambda: reply, host, port)
+                    await reply.done
+                t1 = reply.end
+                status = reply.status
+                ok, latency = status == 200, t1 - t0
+            except (TimeoutError, OSError, ValueError) as exc:
                 t1 = perf()
                 error = type(exc).__name__
+            finally:
+                if reply.transport is not None:
+                    reply.transport.close()
             record(rid, planned, started, ok, latency, t1 - t0, status, error)
 
         base = args.blackbox.rstrip("/") + "/probe?module=" + args.module + "&target="

@@ -181,9 +181,13 @@ def start_service(
     latency: float,
     access_log: Path | None,
     name: str = "service",
+    *,
     cpus: AbstractSet[int] | None = None,
+    lean: bool = False,
 ) -> tuple[Child, int]:
     argv = [sys.executable, str(BENCH / "service.py"), "--latency", str(latency)]
+    if lean:
+        argv.append("--lean")
     if access_log is not None:
         argv += ["--access-log", str(access_log)]
     child = start(name, argv, logdir, cpus=cpus)

@@ -73,7 +73,7 @@ def main() -> int:
     pyspy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     rundir = Path(tempfile.mkdtemp(prefix="prober-profile-"))
     prober: p.Child | None = None
-    service, port = p.start_service(rundir, 0.02, None)
+    service, port = p.start_service(rundir, 0.02, None, lean=True)
     stop_scraping = threading.Event()
     try:
         config = rundir / "profile.yaml"

@@ -653,7 +653,7 @@ def main() -> int:
     began = time.monotonic()
     raws: list[dict[str, Any]] = []
     render = None
-    service, port = p.start_service(rundir, s.latency, access_log, cpus=s.other_cpus)
+    service, port = p.start_service(rundir, s.latency, access_log, cpus=s.other_cpus, lean=True)
     try:
         url = f"http://127.0.0.1:{port}{SERVICE_PATH}"
         for rate in rates:
