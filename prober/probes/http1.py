@@ -8,15 +8,15 @@ is one `loop.create_connection`, and the clock is read inside the protocol callb
 close to the socket events as asyncio gets. TLS, keep-alive and URLs with credentials
 stay on aiohttp (http.py decides).
 
-The parser is strict where leniency would hide a broken service (status line, header
-syntax, conflicting lengths, chunk framing) and bounded everywhere: the head is capped,
-the body is capped as it arrives, decompression is capped, nothing is buffered past a cap.
+The parser is llhttp (through httptools, as in uvicorn; bench/README.md, "Parser A/B"):
+strict where leniency would hide a broken service (status line, field syntax, conflicting
+lengths, chunk framing), and bounded everywhere: the head is capped, the body is capped as
+it arrives, decompression is capped, nothing is buffered past a cap.
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
 import socket
 import zlib
 from collections.abc import Mapping
@@ -25,6 +25,7 @@ from types import MappingProxyType
 from typing import cast
 
 import aiohttp.abc
+import httptools
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
@@ -33,10 +34,7 @@ from .errors import classify
 from .session import perf
 
 MAX_HEAD = 64 * 1024  # status line plus headers (aiohttp's limits are in the same range)
-MAX_LINE = 8 * 1024  # one chunk-size or trailer line
-_STATUS_RE = re.compile(rb"HTTP/1\.[01] ([1-9][0-9][0-9])(?:[ \t][^\r\n]*)?")
-_TOKEN_RE = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_CHUNK_SIZE_RE = re.compile(rb"[0-9A-Fa-f]{1,15}")
+MAX_LINE = 8 * 1024  # a trailer line; framing bytes between body bytes
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})  # aiohttp sends Content-Length: 0 for these
 _ACCEPT_ENCODING = "gzip, deflate"
 # Shared by every request without configured headers: 10,000 probes need not hold 20,000
@@ -152,12 +150,54 @@ def _invalid(reason: str) -> _Bad:
     return _Bad(Outcome.PROTOCOL_ERROR, f"invalid HTTP response: {reason}")
 
 
-# Parser states
-_HEAD, _FIXED, _UNTIL_CLOSE, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_END, _TRAILER = range(7)
+# Framing states: the head is open; then how the body ends
+_HEAD, _FIXED, _UNTIL_CLOSE, _CHUNKED = range(4)
+
+# llhttp's reason (a fixed English text) -> one short line in the client's own words
+_REASONS: tuple[tuple[str, str], ...] = (
+    ("Transfer-Encoding can't be present", "both Content-Length and Transfer-Encoding"),
+    ("Content-Length can't be present", "both Content-Length and Transfer-Encoding"),
+    ("Content-Length", "bad Content-Length"),
+    ("hunk size", "bad chunk size"),
+    ("hunk extension", "bad chunk extension"),
+    ("after chunk data", "chunk not followed by CRLF"),
+    ("eader", "bad header line"),
+    ("status", "bad status line"),
+    ("HTTP/", "bad status line"),
+    ("version", "bad status line"),
+    ("Expected dot", "bad status line"),
+    ("response line", "bad status line"),
+    ("Expected space", "bad status line"),
+)
+_FRAMING = frozenset({"bad Content-Length", "both Content-Length and Transfer-Encoding"})
+
+
+def _reason(exc: Exception) -> str:
+    """One short printable line for an llhttp error, never the exception's repr."""
+    text = str(exc)
+    for needle, reason in _REASONS:
+        if needle in text:
+            return reason
+    clean = "".join(ch if " " <= ch < "\x7f" else "?" for ch in text)[:80]
+    return clean[:1].lower() + clean[1:] if clean else "unparseable"
+
+
+class _Stop(Exception):
+    """Raised from an llhttp callback once the exchange is decided: parsing stops there."""
 
 
 class _Response(asyncio.Protocol):
-    """One request written on connect, one response parsed as it arrives."""
+    """One request written on connect, one response parsed by llhttp as it arrives.
+
+    llhttp (httptools) checks the syntax: status line, field names and values, the
+    Content-Length and Transfer-Encoding rules, chunk framing. What it leaves to us is
+    done here: the 64 KiB head cap (bytes fed while a head is open, interim heads
+    included), the 8 KiB cap on a trailer line and on framing bytes between body bytes,
+    only `HTTP/1.0`/`1.1` and codes 100-999 (llhttp also takes RTSP/, ICE/, HTTP/0.9,
+    HTTP/2.0, codes 0-99), 1xx heads skipped but 101, HEAD/101/204/304 ended at the head,
+    a close-delimited body ended at EOF (llhttp has no `finish()` in httptools), the body
+    cap as bytes arrive.
+    """
 
     def __init__(self, request: bytes, head_only: bool, max_body: int) -> None:
         self.request = request
@@ -165,9 +205,12 @@ class _Response(asyncio.Protocol):
         self.max_body = max_body
         self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.transport: asyncio.Transport | None = None
-        self.buf = bytearray()
+        self.parser = httptools.HttpResponseParser(self)
+        # BWS before a chunk extension's ';' (RFC 9112 7.1.1); also "5 " without one
+        self.parser.set_dangerous_leniencies(lenient_spaces_after_chunk_size=True)
+        self.fields: CIMultiDict[str] = CIMultiDict()
         self.state = _HEAD
-        self.remaining = 0  # bytes left in the fixed-length body or the current chunk
+        self.fed = 0  # bytes fed since the head opened; past the head, since the last body bytes
         self.chunks: list[bytes] = []
         self.size = 0
         self.code: int | None = None
@@ -176,6 +219,8 @@ class _Response(asyncio.Protocol):
         self.connected_at = 0.0
         self.headers_at = 0.0
         self.end = 0.0
+        self.now = 0.0
+        self.stop: _Bad | None = None
         self.failure: BaseException | None = None
 
     # --- asyncio callbacks: each reads the clock first --------------------------------
@@ -188,11 +233,25 @@ class _Response(asyncio.Protocol):
         now = perf()
         if self.done.done():
             return
-        self.buf += data
+        self.now = now  # the callbacks stamp headers_at and the end with it
         try:
-            self._parse(now)
+            if self.fed == 0 and self.state == _HEAD and data[:1] != b"H":
+                raise _invalid("bad status line")  # RTSP/, ICE/, a leading empty line
+            if self.fed + len(data) > MAX_HEAD:
+                self._feed_capped(data)
+            else:
+                self.fed += len(data)
+                self.parser.feed_data(data)
+        except httptools.HttpParserError as exc:  # a callback's _Stop arrives as one too
+            if not self.done.done():
+                self._finish(now, self.stop or self._mapped(exc, now))
+        except httptools.HttpParserUpgrade:  # pragma: no cover - a 101 ends at its head
+            if not self.done.done():
+                self._finish(now, _invalid("unexpected upgrade"))
         except _Bad as bad:
             self._finish(now, bad)
+        if self.state != _HEAD and self.fed > MAX_LINE and not self.done.done():
+            self._finish(now, _invalid("chunk framing line too long"))
 
     def eof_received(self) -> bool:
         now = perf()
@@ -211,7 +270,79 @@ class _Response(asyncio.Protocol):
             else:
                 self._finish(now, exc or _Bad(Outcome.PROTOCOL_ERROR, self._cut_reason()))
 
-    # --- parsing ------------------------------------------------------------------------
+    # --- llhttp callbacks ---------------------------------------------------------------
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if self.state == _HEAD:
+            self.fields.add(
+                name.decode("ascii"), value.strip(b" \t").decode("utf-8", "surrogateescape")
+            )
+        elif len(name) + len(value) > MAX_LINE:  # a trailer field: skipped, but capped
+            self.stop = _invalid("chunk framing line too long")
+            raise _Stop
+
+    def on_headers_complete(self) -> None:
+        parser = self.parser
+        code = parser.get_status_code()
+        if code < 100 or parser.get_http_version() not in ("1.1", "1.0"):
+            self.stop = _invalid("bad status line")
+            raise _Stop
+        if code < 200 and code != 101:
+            self.fields = CIMultiDict()  # an interim response (100, 103): the real one follows
+            return
+        fields = self.fields
+        self.headers_at = self.now
+        self.code = code
+        self.headers = CIMultiDictProxy(fields)
+        self.encoding = fields.get("Content-Encoding", "").strip().lower()
+        try:
+            self._framing(code, fields)
+        except _Bad as bad:
+            self.stop = bad
+            raise _Stop from None
+        self.fed = 0
+        if self.done.done():
+            raise _Stop  # HEAD, 101, 204, 304, a zero length: nothing more is parsed
+
+    def on_body(self, body: bytes) -> None:
+        self.fed = 0
+        try:
+            self._keep(body)
+        except _Bad as bad:
+            self.stop = bad
+            raise _Stop from None
+
+    def on_message_complete(self) -> None:
+        if self.code is not None:  # not an interim response
+            self._finish(self.now)
+            raise _Stop  # bytes after the response are not parsed
+
+    # --- the rest ---------------------------------------------------------------------------
+    def _feed_capped(self, data: bytes) -> None:
+        if self.state != _HEAD:  # past the head: the framing cap applies, checked after
+            self.fed += len(data)
+            self.parser.feed_data(data)
+            return
+        room = MAX_HEAD + 4 - self.fed  # as a head: up to MAX_HEAD plus its blank line
+        view = memoryview(data)
+        self.fed += min(room, len(data))
+        self.parser.feed_data(view[:room])
+        if self.state == _HEAD and not self.done.done():
+            raise _invalid(f"response head over {MAX_HEAD // 1024} KiB")
+        if len(data) > room and not self.done.done():
+            self.parser.feed_data(view[room:])
+
+    def _mapped(self, exc: Exception, now: float) -> _Bad:
+        """An llhttp error as one outcome. A framing error comes with the code and the
+        head's time, as when the framing is judged after the head (llhttp judges it while
+        reading the fields); a length past 64 bits is a body over the cap."""
+        reason = _reason(exc)
+        code = self.parser.get_status_code()
+        if self.code is None and reason in _FRAMING and (code >= 200 or code == 101):
+            self.code, self.headers_at = code, now
+            if "overflow" in str(exc):
+                return _Bad(Outcome.BODY_TOO_LARGE, f"body larger than {self.max_body} bytes")
+        return _invalid(reason)
+
     def _finish(self, now: float, failure: BaseException | None = None) -> None:
         """Ends the exchange. A failure is kept without its traceback: the traceback's
         frames hold this protocol, and that cycle would keep every buffered body chunk
@@ -221,9 +352,12 @@ class _Response(asyncio.Protocol):
         self.done.set_result(None)
 
     def release(self) -> None:
-        """Drops the buffers as soon as the exchange is over, whoever still holds us."""
+        """Drops the buffers as soon as the exchange is over, whoever still holds us, and
+        the parser, which holds our bound methods (a cycle otherwise)."""
         self.chunks = []
-        self.buf = bytearray()
+        self.fields = CIMultiDict()
+        self.parser = _RELEASED
+        self.stop = None
         self.failure = None
         self.transport = None
 
@@ -231,123 +365,28 @@ class _Response(asyncio.Protocol):
         where = "before the response" if self.code is None else "in the body"
         return f"connection closed mid-response: closed {where}"
 
-    def _parse(self, now: float) -> None:
-        while not self.done.done():
-            state = self.state
-            if state == _HEAD:
-                if not self._head(now):
-                    return
-            elif state == _FIXED:
-                take = min(self.remaining, len(self.buf))
-                self._keep(bytes(self.buf[:take]))
-                del self.buf[:take]
-                self.remaining -= take
-                if self.remaining == 0:
-                    self._finish(now)
-                return
-            elif state == _UNTIL_CLOSE:
-                self._keep(bytes(self.buf))
-                self.buf.clear()
-                return
-            elif state == _CHUNK_SIZE:
-                line = self._line()
-                if line is None:
-                    return
-                size = line.split(b";", 1)[0].strip()
-                if not _CHUNK_SIZE_RE.fullmatch(size):
-                    raise _invalid("bad chunk size")
-                self.remaining = int(size, 16)
-                self.state = _CHUNK_DATA if self.remaining else _TRAILER
-            elif state == _CHUNK_DATA:
-                take = min(self.remaining, len(self.buf))
-                self._keep(bytes(self.buf[:take]))
-                del self.buf[:take]
-                self.remaining -= take
-                if self.remaining:
-                    return
-                self.state = _CHUNK_END
-            elif state == _CHUNK_END:
-                if len(self.buf) < 2:
-                    return
-                if self.buf[:2] != b"\r\n":
-                    raise _invalid("chunk not followed by CRLF")
-                del self.buf[:2]
-                self.state = _CHUNK_SIZE
-            else:  # _TRAILER: skip trailer fields up to the blank line
-                line = self._line()
-                if line is None:
-                    return
-                if not line:
-                    self._finish(now)
-                    return
-
-    def _line(self) -> bytes | None:
-        i = self.buf.find(b"\r\n")
-        if i < 0:
-            if len(self.buf) > MAX_LINE:
-                raise _invalid("chunk framing line too long")
-            return None
-        line = bytes(self.buf[:i])
-        del self.buf[: i + 2]
-        return line
-
     def _keep(self, data: bytes) -> None:
-        if not data:
-            return
         self.size += len(data)
         if self.size > self.max_body:
             raise _Bad(Outcome.BODY_TOO_LARGE, f"body larger than {self.max_body} bytes")
         self.chunks.append(data)
 
-    def _head(self, now: float) -> bool:
-        """Parses one response head; False while it is incomplete. Skips 1xx heads."""
-        end = self.buf.find(b"\r\n\r\n", 0, MAX_HEAD + 4)
-        if end < 0:
-            if len(self.buf) > MAX_HEAD:
-                raise _invalid(f"response head over {MAX_HEAD // 1024} KiB")
-            return False
-        lines = bytes(self.buf[:end]).split(b"\r\n")
-        del self.buf[: end + 4]
-        status = _STATUS_RE.fullmatch(lines[0])
-        if status is None:
-            raise _invalid("bad status line")
-        code = int(status.group(1))
-        if 100 <= code < 200 and code != 101:
-            return True  # an interim response (100 Continue, 103 Early Hints): the real one follows
-        headers: CIMultiDict[str] = CIMultiDict()
-        for line in lines[1:]:
-            name, colon, value = line.partition(b":")
-            if not colon or not _TOKEN_RE.fullmatch(name) or b"\0" in value or b"\r" in value:
-                raise _invalid("bad header line")
-            text = value.strip(b" \t").decode("utf-8", "surrogateescape")
-            headers.add(name.decode("ascii"), text)
-        self.headers_at = now
-        self.code = code
-        self.headers = CIMultiDictProxy(headers)
-        self.encoding = headers.get("Content-Encoding", "").strip().lower()
-        self._framing(code, headers)
-        return True
-
     def _framing(self, code: int, headers: CIMultiDict[str]) -> None:
-        """How the body is delimited (RFC 9112 section 6.3), and the cap on a declared length."""
-        lengths = {v.strip() for v in headers.getall("Content-Length", ())}
+        """How the body ends (RFC 9112 section 6.3), and the cap on a declared length.
+        llhttp has refused a bad, repeated or conflicting Content-Length already."""
         codings = ",".join(headers.getall("Transfer-Encoding", ())).lower()
-        if lengths and codings:
-            raise _invalid("both Content-Length and Transfer-Encoding")
+        length = headers.get("Content-Length")
         if self.head_only or code in (101, 204, 304):
-            self._finish(self.headers_at)
-            self.state = _FIXED  # nothing more is read
+            self.state = _FIXED
+            self._finish(self.headers_at)  # nothing more is read
         elif codings:
             last = codings.rsplit(",", 1)[-1].strip()
-            self.state = _CHUNK_SIZE if last == "chunked" else _UNTIL_CLOSE
-        elif lengths:
-            if len(lengths) > 1 or not next(iter(lengths)).isdigit():
-                raise _invalid("bad Content-Length")
-            self.remaining = int(next(iter(lengths)))
-            if self.remaining > self.max_body:
-                raise _Bad(Outcome.BODY_TOO_LARGE, f"body larger than {self.max_body} bytes")
+            self.state = _CHUNKED if last == "chunked" else _UNTIL_CLOSE
+        elif length is not None:
             self.state = _FIXED
-            if self.remaining == 0:
+            if int(length) > self.max_body:
+                raise _Bad(Outcome.BODY_TOO_LARGE, f"body larger than {self.max_body} bytes")
+            if int(length) == 0:
                 self._finish(self.headers_at)
         else:
             self.state = _UNTIL_CLOSE
@@ -376,6 +415,9 @@ def _decompress(raw: bytes, wbits: int, cap: int, raw_deflate_fallback: bool) ->
     if len(out) > cap:
         raise _Bad(Outcome.BODY_TOO_LARGE, f"body larger than {cap} bytes")
     return out
+
+
+_RELEASED = httptools.HttpResponseParser(object())  # what a released protocol holds
 
 
 async def send(
