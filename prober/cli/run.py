@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ctypes
 import gc
 import logging
 import signal
@@ -114,22 +113,7 @@ def freeze_heap() -> None:
     """
     gc.collect()
     gc.freeze()
-    _trim_heap()
     log.debug("heap frozen", extra={"objects": gc.get_freeze_count()})
-
-
-def _trim_heap() -> None:
-    """Give the C heap's free pages back to the system (glibc's malloc_trim).
-
-    Loading a large config peaks at about twice what it keeps (YAML events, validation);
-    glibc holds on to the freed pages, so without this a 10,000-probe agent's RSS stays
-    at its load-time peak for its whole life.
-    """
-    try:
-        trim = ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to trim
-        return
-    trim(0)
 
 
 async def _reload(agent: Any, frozen: list[float]) -> bool:
