@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_om
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
 from prober import conventions as c
 from prober.model import ProbeResult, StepResult
-from prober.telemetry.exposition import render, render_chunks
+from prober.telemetry.exposition import Pace, render, render_chunks
 from prober.telemetry.metrics import ProbeMetrics
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -177,3 +178,23 @@ def test_the_error_bound_histogram_is_one_per_agent_and_counts_every_run() -> No
     assert buckets[(("le", "0.0015"), ("region", "eu-west-1"))] == runs - 1
     assert buckets[(("le", "0.025"), ("region", "eu-west-1"))] == runs - 1
     assert buckets[(("le", "0.05"), ("region", "eu-west-1"))] == runs
+
+
+def test_pace_gives_a_piece_what_is_left_of_the_turn_scaled_by_its_rendering_share() -> None:
+    pace = Pace(turn=0.001)
+    assert pace.budget == 0.001
+    pace.after_turn(own=0.001, others=0.0)  # an idle loop: the whole turn again
+    assert pace.budget == pytest.approx(0.001)
+    pace.after_turn(own=0.002, others=0.0006)  # half the piece was join and write
+    assert pace.budget == pytest.approx((0.001 - 0.0006) * 0.5)
+    budget = pace.budget
+    pace.after_turn(own=budget, others=0.005)  # the probes took more than a turn
+    assert pace.budget == pytest.approx(0.0001), "a tenth of a turn: the scrape still ends"
+
+
+def test_series_carry_their_label_text_before_any_scrape() -> None:
+    m = ProbeMetrics("eu", {"team": 'a"b'}, (0.1, 0.2))
+    m.sync([("api", "https://x.example/", "avail")])
+    assert m.series["api"].label_text == (
+        'probe="api",target="https://x.example/",region="eu",slo="avail",team="a\\"b"'
+    )

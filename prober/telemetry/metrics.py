@@ -70,9 +70,11 @@ class ProbeSeries:
         "tls_expiry",
     )  # fmt: skip
 
-    def __init__(self, labels: tuple[str, ...]) -> None:
+    def __init__(self, labels: tuple[str, ...], label_text: str) -> None:
         self.labels = labels
-        self.label_text: str | None = None  # cached by exposition.py
+        # Built with the series, not on the first scrape: 10,000 at once took 6 ms of
+        # the event loop in that scrape's first piece.
+        self.label_text = label_text
         self.runs: dict[tuple[str, str, str], int] = {}  # (outcome, code, failing step)
         # Copied on write (a new key is rare): most probes have no steps, lean agents no
         # phases, and 10,000 probes need not hold 20,000 empty dicts.
@@ -122,7 +124,9 @@ class ProbeMetrics:
             labels = (name, target, region, slo, *self.static_values)
             current = self.series.get(name)
             wanted[name] = (
-                current if current is not None and current.labels == labels else ProbeSeries(labels)
+                current
+                if current is not None and current.labels == labels
+                else ProbeSeries(labels, label_text(self.label_names, labels))
             )
         return wanted
 
@@ -172,6 +176,16 @@ class ProbeMetrics:
     def skip(self, probe: str, reason: str, count: int = 1) -> None:
         key = (probe, reason)
         self.skipped[key] = self.skipped.get(key, 0) + count
+
+
+def escape(value: str) -> str:
+    """A label value as the exposition formats write it."""
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def label_text(names: Iterable[str], values: Iterable[str]) -> str:
+    """`name="value",...`: the label part of every sample of one series."""
+    return ",".join(f'{n}="{escape(v)}"' for n, v in zip(names, values, strict=True))
 
 
 def le(value: float) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from time import perf_counter
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
@@ -15,7 +16,12 @@ from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector,
 from .. import __version__
 from ..agent.lifecycle import Agent
 from ..config import parse_listen
-from ..telemetry.exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, render_chunks
+from ..telemetry.exposition import (
+    OPENMETRICS_CONTENT_TYPE,
+    TEXT_CONTENT_TYPE,
+    Pace,
+    render_chunks,
+)
 from .config import WebConfig, install, load_web_config
 
 OPENMETRICS = "application/openmetrics-text"
@@ -42,6 +48,7 @@ def build_app(
         ctype = OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE
         response = web.StreamResponse(headers={"Content-Type": ctype})
         await response.prepare(request)
+        pace = Pace()
         chunks = render_chunks(
             agent.metrics,
             inflight=agent.inflight,
@@ -49,10 +56,15 @@ def build_app(
             version=__version__,
             process=process,
             openmetrics=openmetrics,
+            budget=pace,
         )
+        resumed = perf_counter()
         for chunk in chunks:
             await response.write(chunk)
+            handed = perf_counter()
             await asyncio.sleep(0)  # let due probe runs start between pieces of a big scrape
+            last, resumed = resumed, perf_counter()
+            pace.after_turn(own=handed - last, others=resumed - handed)
         await response.write_eof()
         return response
 
