@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections import deque
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+import orjson
+
 from ..model import ProbeResult
 
 log = logging.getLogger("prober.result")
+_OPTIONS = orjson.OPT_NON_STR_KEYS  # phase names are a StrEnum: written as their values
 
 
 class Sink(Protocol):
@@ -58,17 +60,17 @@ class ResultsFile:
 
     def __init__(self, path: Path, max_queue: int = 100_000, on_drop: Any = None) -> None:
         self.path = path
-        self._queue: deque[str] = deque()
+        self._queue: deque[bytes] = deque()
         self._max = max_queue
         self._wake = asyncio.Event()
-        self._file: IO[str] | None = None
+        self._file: IO[bytes] | None = None
         self._task: asyncio.Task[None] | None = None
         self._on_drop = on_drop
         self.dropped = 0
 
     async def start(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = self.path.open("a", encoding="utf-8")
+        self._file = self.path.open("ab")
         self._task = asyncio.create_task(self._writer(), name="results-writer")
 
     def record(self, result: ProbeResult, region: str) -> None:
@@ -77,7 +79,8 @@ class ResultsFile:
             if self._on_drop is not None:
                 self._on_drop()
             return
-        self._queue.append(json.dumps(result_record(result, region), separators=(",", ":")))
+        # orjson: a line in ~2 us where json.dumps took ~20, on the loop, once per run
+        self._queue.append(orjson.dumps(result_record(result, region), option=_OPTIONS))
         self._wake.set()
 
     async def _writer(self) -> None:
@@ -94,7 +97,7 @@ class ResultsFile:
         while self._queue:
             lines.append(self._queue.popleft())
         try:
-            self._file.write("\n".join(lines) + "\n")
+            self._file.write(b"\n".join(lines) + b"\n")
             self._file.flush()
         except OSError as exc:
             self.dropped += len(lines)
