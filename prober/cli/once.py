@@ -17,12 +17,9 @@ def cmd_once(args: argparse.Namespace) -> int:
     from ..agent.once import run_once  # noqa: PLC0415
     from ..agent.sinks import LogSink, Sink  # noqa: PLC0415
     from ..console.tables import (  # noqa: PLC0415
-        WIDE,
-        console,
+        print_summary,
         steps_table,
         summary_json,
-        summary_table,
-        top_errors,
         verdict_line,
     )
 
@@ -69,12 +66,7 @@ def cmd_once(args: argparse.Namespace) -> int:
         if args.output == "json":
             print(json.dumps(summary_json(stats), indent=2))
         else:
-            out = console()
-            wide = out.width >= WIDE
-            title = f"prober once: {args.count} runs per probe"
-            out.print(summary_table(stats, title=title, errors=wide))
-            if not wide and stats.top_errors_any:
-                out.print(top_errors(stats))
+            out = print_summary(stats, f"prober once: {args.count} runs per probe")
             for probe_stats in stats.by_probe.values():
                 if probe_stats.steps:
                     out.print(steps_table(probe_stats))

@@ -45,13 +45,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 async def run_agent(config: Config, args: argparse.Namespace) -> int:
     from ..agent.lifecycle import Agent  # noqa: PLC0415
     from ..console.stats import StatsSink  # noqa: PLC0415
-    from ..console.tables import (  # noqa: PLC0415
-        WIDE,
-        console,
-        summary_table,
-        top_errors,
-        verdict_line,
-    )
+    from ..console.tables import print_summary, verdict_line  # noqa: PLC0415
     from ..web.config import WebConfigError  # noqa: PLC0415
     from ..web.server import serve  # noqa: PLC0415
 
@@ -87,12 +81,7 @@ async def run_agent(config: Config, args: argparse.Namespace) -> int:
     await runner.cleanup()
     log.info("exiting", extra={"signal": stopped})
     if stats is not None:
-        out = console()
-        wide = out.width >= WIDE
-        title = f"prober run: {format_duration(args.duration)}"
-        out.print(summary_table(stats, title=title, errors=wide))
-        if not wide and stats.top_errors_any:
-            out.print(top_errors(stats))
+        out = print_summary(stats, f"prober run: {format_duration(args.duration)}")
         out.print(verdict_line(stats))
         if stats.no_data and not stats.violated:
             out.print(

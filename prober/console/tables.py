@@ -216,3 +216,14 @@ def summary_json(sink: StatsSink) -> dict[str, Any]:
             }
         probes.append(entry)
     return {"ok": not sink.violated and not sink.no_data, "verdict": sink.verdict, "probes": probes}
+
+
+def print_summary(sink: StatsSink, title: str) -> Console:
+    """The summary table, with the top errors under it when the terminal is too narrow to
+    show them as a column; `run` and `once` both end this way. Returns the console used."""
+    out = console()
+    wide = out.width >= WIDE
+    out.print(summary_table(sink, title=title, errors=wide))
+    if not wide and sink.top_errors_any:
+        out.print(top_errors(sink))
+    return out
