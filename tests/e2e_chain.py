@@ -59,6 +59,17 @@ def _get(url: str) -> Any:
         return json.loads(response.read())
 
 
+def put_faults(service_url: str, **values: Any) -> None:
+    """Change the simulated service's faults live (PUT /-/faults)."""
+    request = urllib.request.Request(
+        f"{service_url}/-/faults",
+        data=json.dumps(values).encode(),
+        method="PUT",
+        headers={"Content-Type": "application/json"},
+    )
+    urllib.request.urlopen(request, timeout=5).close()
+
+
 @dataclass
 class Chain:
     service_url: str
@@ -71,13 +82,7 @@ class Chain:
         return self.stack.prometheus_url
 
     def faults(self, **values: Any) -> None:
-        request = urllib.request.Request(
-            f"{self.service_url}/-/faults",
-            data=json.dumps(values).encode(),
-            method="PUT",
-            headers={"Content-Type": "application/json"},
-        )
-        urllib.request.urlopen(request, timeout=5).close()
+        put_faults(self.service_url, **values)
 
     def api(self, path: str, **params: str | float) -> dict[str, Any]:
         """GET /api/v1/<path>; the whole answer, whatever its status (the caller checks)."""

@@ -38,7 +38,7 @@ from prober.slo import names as n
 from prober.slo.generate import render_rule_files
 
 from .conftest import REPO
-from .e2e_chain import stop_process
+from .e2e_chain import put_faults, stop_process
 
 pytestmark = [
     pytest.mark.e2e,
@@ -112,13 +112,7 @@ class Chain:
     first_scrape: float  # unix time Prometheus first had prober's samples
 
     def faults(self, **values: Any) -> None:
-        request = urllib.request.Request(
-            f"{self.service_url}/-/faults",
-            data=json.dumps(values).encode(),
-            method="PUT",
-            headers={"Content-Type": "application/json"},
-        )
-        urllib.request.urlopen(request, timeout=5).close()
+        put_faults(self.service_url, **values)
 
     def firing(self) -> dict[str, list[dict[str, Any]]]:
         out: dict[str, list[dict[str, Any]]] = {}

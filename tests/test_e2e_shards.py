@@ -34,7 +34,7 @@ from prober.slo import names as n
 from prober.slo.generate import render_rule_files
 
 from .conftest import REPO
-from .e2e_chain import stop_process, wait_for
+from .e2e_chain import put_faults, stop_process, wait_for
 
 pytestmark = [
     pytest.mark.e2e,
@@ -59,13 +59,7 @@ class Fleet:
     ports: dict[tuple[int, int], int]
 
     def faults(self, **values: Any) -> None:
-        request = urllib.request.Request(
-            f"{self.service_url}/-/faults",
-            data=json.dumps(values).encode(),
-            method="PUT",
-            headers={"Content-Type": "application/json"},
-        )
-        urllib.request.urlopen(request, timeout=5).close()
+        put_faults(self.service_url, **values)
 
     def firing(self) -> list[dict[str, Any]]:
         return [a for a in self.stack.alerts() if a["state"] == "firing"]
