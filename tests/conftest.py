@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import heapq
 import logging
+import os
 import socket
 import ssl
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,25 @@ from aiohttp import web
 from prober.config import Config, parse_config
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+async def run_prober(
+    *args: str, env: dict[str, str] | None = None, limit: float = 60, module: str = "prober.cli"
+) -> tuple[int, str, str]:
+    """`python -m MODULE ARGS` from the repository: exit code, stdout, stderr."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        module,
+        *args,
+        cwd=REPO,
+        env={**os.environ, **(env or {})},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), limit)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
 
 
 @pytest.fixture(autouse=True)

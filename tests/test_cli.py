@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import sys
 import time
@@ -17,7 +16,7 @@ import pytest
 from prober.demo.service import Faults, UserMetadataService
 from prober.demo.stack import ALERTMANAGER_NAMES, PROMETHEUS_NAMES, find_binary
 
-from .conftest import REPO
+from .conftest import REPO, run_prober
 
 
 @pytest.fixture
@@ -31,19 +30,7 @@ async def ums() -> AsyncIterator[tuple[UserMetadataService, str]]:
 async def prober(
     *args: str, env: dict[str, str] | None = None, limit: float = 60
 ) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "prober.cli",
-        *args,
-        cwd=REPO,
-        env={**os.environ, **(env or {})},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), limit)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
+    return await run_prober(*args, env=env, limit=limit, module="prober.cli")
 
 
 async def test_once_against_a_healthy_service_exits_0_with_a_table_of_every_probe(

@@ -30,7 +30,7 @@ from prober.probes.scenario import ScenarioProbe
 from prober.probes.session import SessionPool
 from prober.telemetry.logs import TextFormatter
 
-from .conftest import REPO, ServerFactory, make_config, routes
+from .conftest import REPO, ServerFactory, make_config, routes, run_prober
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -38,19 +38,7 @@ VENV_BIN = Path(sys.executable).parent
 async def prober(
     *args: str, env: dict[str, str] | None = None, limit: float = 90
 ) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "prober",
-        *args,
-        cwd=REPO,
-        env={**os.environ, **(env or {})},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), limit)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
+    return await run_prober(*args, env=env, limit=limit, module="prober")
 
 
 @pytest.fixture
